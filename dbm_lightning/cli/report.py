@@ -1,0 +1,37 @@
+"""``dbm-report MULTIRUN_DIR``: table of mean +/- std over seeds per configuration of a sweep,
+the best marked, failed runs listed, and one comparison plot (CSV, Markdown, PNG)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dbm_lightning.report import write_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    parser = argparse.ArgumentParser(prog="dbm-report", description=__doc__)
+    parser.add_argument("multirun_dir", type=Path, help="a Hydra multirun directory")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: the dir)")
+    parser.add_argument("--metric", default="val_best/acc", help="metric that marks the best")
+    args = parser.parse_args(argv)
+    try:
+        paths = write_report(args.multirun_dir, args.out, metric=args.metric)
+    except FileNotFoundError as exc:
+        print(f"dbm-report: {exc}", file=sys.stderr)
+        return 2
+    print(paths["markdown"].read_text())
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def cli() -> None:
+    """Console-script wrapper that exits with :func:`main`'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

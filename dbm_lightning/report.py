@@ -1,0 +1,265 @@
+"""Aggregate the runs of a sweep: mean +/- std over seeds per configuration, failed runs listed.
+
+A run is a directory holding ``.hydra/overrides.yaml`` (or ``.hydra/config.yaml``) and either
+``metrics.json`` (finished) or ``failed.json`` (its error). A configuration is the run's set of
+command-line overrides without the seed keys, so the seeds of one configuration are pooled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SEED_KEYS = ("seed",)
+"""Overrides that only change the random seed (pooled into mean +/- std)."""
+
+DEFAULT_METRICS = (
+    "val_best/acc",
+    "val/acc",
+    "val/balanced_acc",
+    "val/macro_f1",
+    "test/acc",
+    "test/balanced_acc",
+    "test/macro_f1",
+    "train_frames_per_s",
+)
+
+
+@dataclass
+class RunRecord:
+    """One run of a sweep: its overrides, its flat metrics or its error."""
+
+    path: Path
+    overrides: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def config_key(self) -> str:
+        """The configuration this run belongs to: its overrides without the seed keys."""
+        items = [f"{k}={v}" for k, v in sorted(self.overrides.items()) if k not in SEED_KEYS]
+        return ",".join(items) if items else "(defaults)"
+
+    @property
+    def seed(self) -> str | None:
+        for key in SEED_KEYS:
+            if key in self.overrides:
+                return self.overrides[key]
+        return None
+
+
+def _read_overrides(run_dir: Path) -> dict[str, str]:
+    """The ``key=value`` overrides Hydra recorded for a run (without ``hydra.*`` keys)."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return {}
+    import yaml  # PyYAML comes with omegaconf
+
+    items = yaml.safe_load(path.read_text()) or []
+    out: dict[str, str] = {}
+    for item in items:
+        key, _, value = str(item).partition("=")
+        key = key.lstrip("+~")
+        if key.startswith("hydra.") or key.startswith("hydra/"):
+            continue
+        out[key] = value
+    return out
+
+
+def flatten_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """``metrics.json`` as one level of ``name -> float`` (``val_best/acc``, ``val/acc``, ...)."""
+    flat: dict[str, float] = {}
+    for section in ("val", "test"):
+        for key, value in (metrics.get(section) or {}).items():
+            if isinstance(value, int | float):
+                flat[key if "/" in key else f"{section}/{key}"] = float(value)
+    for key, value in (metrics.get("val_best") or {}).items():
+        if isinstance(value, int | float):
+            flat[f"val_best/{key}"] = float(value)
+    for key in ("train_frames_per_s", "wall_time_s", "epochs"):
+        if isinstance(metrics.get(key), int | float):
+            flat[key] = float(metrics[key])
+    return flat
+
+
+def find_runs(root: str | Path) -> list[RunRecord]:
+    """Every run below ``root`` (a multirun directory, or a folder of them)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a directory")
+    run_dirs = sorted({p.parent.parent for p in root.rglob(".hydra/config.yaml")})
+    runs: list[RunRecord] = []
+    for run_dir in run_dirs:
+        record = RunRecord(path=run_dir, overrides=_read_overrides(run_dir))
+        metrics_path = run_dir / "metrics.json"
+        failed_path = run_dir / "failed.json"
+        if metrics_path.is_file():
+            try:
+                record.metrics = flatten_metrics(json.loads(metrics_path.read_text()))
+            except json.JSONDecodeError as exc:
+                record.error = f"{metrics_path}: unreadable metrics.json ({exc})"
+        elif failed_path.is_file():
+            record.error = json.loads(failed_path.read_text()).get("error", "unknown error")
+        else:
+            record.error = "no metrics.json (the run did not finish)"
+        runs.append(record)
+    return runs
+
+
+def aggregate(runs: Iterable[RunRecord], metrics: Sequence[str] = DEFAULT_METRICS) -> pd.DataFrame:
+    """One row per configuration: ``n_runs`` and mean/std of each metric over its seeds."""
+    rows = []
+    finished = [r for r in runs if r.error is None]
+    by_key: dict[str, list[RunRecord]] = {}
+    for run in finished:
+        by_key.setdefault(run.config_key, []).append(run)
+    for key, group in by_key.items():
+        row: dict[str, Any] = {"config": key, "n_runs": len(group)}
+        for name in metrics:
+            values = [r.metrics[name] for r in group if name in r.metrics]
+            if not values:
+                continue
+            series = pd.Series(values, dtype=float)
+            row[f"{name} mean"] = series.mean()
+            row[f"{name} std"] = series.std(ddof=1) if len(values) > 1 else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def failed_table(runs: Iterable[RunRecord]) -> pd.DataFrame:
+    """The runs that did not finish, with their overrides and error."""
+    rows = [
+        {"run": str(r.path), "config": r.config_key, "seed": r.seed, "error": r.error}
+        for r in runs
+        if r.error is not None
+    ]
+    return pd.DataFrame(rows, columns=["run", "config", "seed", "error"])
+
+
+def best_config(table: pd.DataFrame, metric: str = "val_best/acc") -> str | None:
+    """The configuration with the highest mean ``metric``."""
+    column = f"{metric} mean"
+    if table.empty or column not in table:
+        return None
+    return str(table.loc[table[column].idxmax(), "config"])
+
+
+def _fmt(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return ""
+    if abs(mean) <= 1.0:
+        return f"{100 * mean:.2f} ± {100 * std:.2f}"
+    return f"{mean:.1f} ± {std:.1f}"
+
+
+def to_markdown(
+    table: pd.DataFrame, failed: pd.DataFrame, metric: str = "val_best/acc", title: str = ""
+) -> str:
+    """A Markdown report: the table (percentages for rates), best marked, failed runs listed."""
+    lines = [f"# {title or 'Sweep report'}", ""]
+    if table.empty:
+        lines.append("No run finished.")
+    else:
+        best = best_config(table, metric)
+        names = [c[: -len(" mean")] for c in table.columns if c.endswith(" mean")]
+        lines.append("| configuration | runs | " + " | ".join(names) + " |")
+        lines.append("|---|---|" + "---|" * len(names))
+        order = (
+            table.sort_values(f"{metric} mean", ascending=False)
+            if f"{metric} mean" in table
+            else table
+        )
+        for _, row in order.iterrows():
+            cells = [_fmt(row.get(f"{n} mean", math.nan), row.get(f"{n} std", 0.0)) for n in names]
+            mark = " **(best)**" if row["config"] == best else ""
+            lines.append(
+                f"| `{row['config']}`{mark} | {int(row['n_runs'])} | " + " | ".join(cells) + " |"
+            )
+        lines += ["", f"Rates in %, mean ± std over seeds (sample std); best by mean `{metric}`."]
+    if not failed.empty:
+        lines += [
+            "",
+            "## Failed runs",
+            "",
+            "| run | configuration | seed | error |",
+            "|---|---|---|---|",
+        ]
+        for _, row in failed.iterrows():
+            error = str(row["error"]).replace("|", "\\|").replace("\n", " ")[:300]
+            lines.append(
+                f"| `{Path(row['run']).name}` | `{row['config']}` | {row['seed']} | {error} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def comparison_plot(
+    table: pd.DataFrame, runs: Sequence[RunRecord], metric: str, path: Path
+) -> Path:
+    """Bar chart of mean +/- std of ``metric`` per configuration, each seed as a dot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    column = f"{metric} mean"
+    order = table.sort_values(column, ascending=True) if column in table else table
+    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(order), 2) + 1.5))
+    y = range(len(order))
+    if column in order:
+        ax.barh(
+            list(y),
+            100 * order[column],
+            xerr=100 * order[f"{metric} std"],
+            color="#8fb3d9",
+            edgecolor="#2b5d8a",
+            capsize=3,
+        )
+        for i, key in enumerate(order["config"]):
+            values = [
+                100 * r.metrics[metric]
+                for r in runs
+                if r.error is None and r.config_key == key and metric in r.metrics
+            ]
+            ax.scatter(values, [i] * len(values), color="black", s=12, zorder=3)
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(order["config"], fontsize=8)
+    ax.set_xlabel(f"{metric} (%)")
+    ax.set_title(f"{metric}: mean ± std over seeds (dots: single runs)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    root: str | Path, out_dir: str | Path | None = None, metric: str = "val_best/acc"
+) -> dict[str, Path]:
+    """Read every run below ``root`` and write ``report.csv``, ``report.md``, ``failed.csv`` and
+    ``comparison.png`` to ``out_dir`` (default: ``root``)."""
+    root = Path(root)
+    out = Path(out_dir) if out_dir else root
+    out.mkdir(parents=True, exist_ok=True)
+    runs = find_runs(root)
+    table = aggregate(runs)
+    failed = failed_table(runs)
+    paths = {
+        "csv": out / "report.csv",
+        "markdown": out / "report.md",
+        "failed": out / "failed.csv",
+        "plot": out / "comparison.png",
+    }
+    best = best_config(table, metric)
+    table.assign(best=table["config"] == best if not table.empty else []).to_csv(
+        paths["csv"], index=False
+    )
+    failed.to_csv(paths["failed"], index=False)
+    paths["markdown"].write_text(to_markdown(table, failed, metric, title=f"Sweep report: {root}"))
+    comparison_plot(table, runs, metric, paths["plot"])
+    return paths

@@ -1,0 +1,268 @@
+"""One training run from a plain configuration mapping, with no Hydra involved.
+
+``run_training(cfg, output_dir)`` is what ``dbm-train`` calls after Hydra has composed the
+configuration; a notebook can call it with a nested ``dict`` of the same shape as the
+composed ``conf/train.yaml`` (``dbm_lightning.cli.config.compose_config`` builds one). The
+pieces it builds from each config group are public too: :func:`build_datamodule`, :func:`build_classifier`, :func:`build_trainer`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from dbm_lightning.data import (
+    DBMDataModule,
+    DBMMatSource,
+    DLCFolderSource,
+    SplitConfig,
+    SyntheticSource,
+)
+from dbm_lightning.features import FeatureConfig
+from dbm_lightning.labeling import build_labeler
+from dbm_lightning.models import DBMClassifier
+from dbm_lightning.preprocess import ArenaBounds, PreprocessConfig
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+
+
+def _plain(cfg: Any) -> Any:
+    """A plain ``dict``/``list`` copy of ``cfg`` (accepts OmegaConf containers too)."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig | ListConfig):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    if isinstance(cfg, Mapping):
+        return {k: _plain(v) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return [_plain(v) for v in cfg]
+    return cfg
+
+
+def build_source(data_cfg: Mapping[str, Any]) -> SyntheticSource | DLCFolderSource | DBMMatSource:
+    """The data source named by ``data_cfg["source"]`` (the ``data`` config group)."""
+    kind = data_cfg.get("source")
+    if kind == "synthetic":
+        return SyntheticSource(
+            mice=int(data_cfg["mice"]),
+            days=int(data_cfg["days"]),
+            frames=int(data_cfg["frames"]),
+            seed=int(data_cfg["seed"]),
+        )
+    if kind == "dlc":
+        return DLCFolderSource(
+            path=data_cfg["path"],
+            pattern=data_cfg.get("pattern", "{mouse}_day{day}"),
+            manifest=data_cfg.get("manifest"),
+            skip_corrupted=bool(data_cfg.get("skip_corrupted", False)),
+            individual=data_cfg.get("individual"),
+            fps=data_cfg.get("fps"),
+        )
+    if kind == "dbm_mat":
+        return DBMMatSource(path=data_cfg["path"])
+    raise ValueError(f"data.source must be one of synthetic, dlc, dbm_mat; got {kind!r}")
+
+
+def build_datamodule(cfg: Mapping[str, Any]) -> DBMDataModule:
+    """The LightningDataModule from the ``data``, ``labels``, ``preprocess``, ``features`` and
+    ``split`` groups."""
+    cfg = _plain(cfg)
+    data_cfg = cfg["data"]
+    arena = data_cfg.get("arena")
+    return DBMDataModule(
+        source=build_source(data_cfg),
+        labeler=build_labeler(cfg["labels"]),
+        preprocess=PreprocessConfig(**cfg.get("preprocess", {})),
+        features=FeatureConfig(**cfg.get("features", {})),
+        split=SplitConfig(**cfg.get("split", {})),
+        arena=ArenaBounds(**arena) if arena else None,
+        window=int(data_cfg.get("window", 200)),
+        stride=int(data_cfg.get("stride", 100)),
+        batch_size=int(data_cfg.get("batch_size", 32)),
+        num_workers=int(data_cfg.get("num_workers", 0)),
+        fps=data_cfg.get("fps"),
+        seed=int(cfg.get("seed", 0)),
+    )
+
+
+def build_classifier(cfg: Mapping[str, Any], dm: DBMDataModule) -> DBMClassifier:
+    """The LightningModule from the ``model``, ``optim`` and ``loss`` groups, sized by ``dm``."""
+    cfg = _plain(cfg)
+    model_cfg = dict(cfg["model"])
+    name = model_cfg.pop("name")
+    optim = cfg.get("optim", {})
+    loss = cfg.get("loss", {})
+    return DBMClassifier(
+        net_name=name,
+        net_kwargs=model_cfg,
+        n_features=dm.n_features,
+        n_classes=dm.n_classes,
+        class_names=list(dm.class_names),
+        lr=float(optim.get("lr", 3e-3)),
+        weight_decay=float(optim.get("weight_decay", 1e-4)),
+        class_weighting=loss.get("class_weighting", "none"),
+        effective_beta=float(loss.get("effective_beta", 0.999)),
+        class_counts=[int(c) for c in dm.train_class_counts],
+        pipeline_state=dm.pipeline_state(),
+        run_config=cfg,
+    )
+
+
+def build_logger(cfg: Mapping[str, Any], output_dir: Path) -> TensorBoardLogger | bool:
+    """A TensorBoard logger whose HPARAMS tab compares runs on ``hp/*`` metrics."""
+    logger_cfg = dict(cfg.get("logger") or {"kind": "tensorboard"})
+    if logger_cfg.get("kind", "tensorboard") == "none":
+        return False
+    save_dir = logger_cfg.get("save_dir") or str(output_dir)
+    return TensorBoardLogger(
+        save_dir=save_dir,
+        name=logger_cfg.get("name", "tensorboard"),
+        version=logger_cfg.get("version", ""),
+        default_hp_metric=False,
+    )
+
+
+def build_trainer(
+    cfg: Mapping[str, Any], output_dir: Path, logger: TensorBoardLogger | bool
+) -> tuple[pl.Trainer, ModelCheckpoint]:
+    """The Lightning Trainer with best/last checkpoints and optional early stopping."""
+    cfg = _plain(cfg)
+    cb_cfg = cfg.get("callbacks", {})
+    ck = dict(cb_cfg.get("checkpoint", {}))
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir / "checkpoints",
+        filename="best",
+        monitor=ck.get("monitor", "val/acc"),
+        mode=ck.get("mode", "max"),
+        save_top_k=int(ck.get("save_top_k", 1)),
+        save_last=bool(ck.get("save_last", True)),
+        auto_insert_metric_name=False,
+    )
+    callbacks: list[pl.Callback] = [checkpoint]
+    es = cb_cfg.get("early_stopping") or {}
+    if es.get("enabled", False):
+        callbacks.append(
+            EarlyStopping(
+                monitor=es.get("monitor", "val/acc"),
+                mode=es.get("mode", "max"),
+                patience=int(es.get("patience", 10)),
+            )
+        )
+    trainer_kwargs = {k: v for k, v in cfg.get("trainer", {}).items() if v is not None}
+    trainer = pl.Trainer(
+        default_root_dir=str(output_dir),
+        logger=logger,
+        callbacks=callbacks,
+        deterministic=bool(cfg.get("deterministic", True)),
+        **trainer_kwargs,
+    )
+    return trainer, checkpoint
+
+
+def _scalar_metrics(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:
+    """The ``prefix``-ed scalar metrics of a Lightning metrics dict, as floats."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if not key.startswith(prefix):
+            continue
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                continue
+            value = value.item()
+        out[key] = float(value)
+    return out
+
+
+def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, Any]:
+    """Train one model as configured, write ``metrics.json`` in ``output_dir`` and return it.
+
+    Steps: seed everything (seed 0 included), build and set up the data module, build the
+    classifier, fit with best/last checkpoints, evaluate the best checkpoint on the test split
+    when there is one, and record validation/test metrics, the sessions used and skipped, wall
+    time and training throughput.
+    """
+    cfg = _plain(cfg)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    seed = int(cfg.get("seed", 0))
+    pl.seed_everything(seed, workers=True)
+    started = time.perf_counter()
+
+    dm = build_datamodule(cfg)
+    dm.setup("fit")
+    (output_dir / "data_summary.json").write_text(json.dumps(dm.summary(), indent=2, default=str))
+    module = build_classifier(cfg, dm)
+    logger = build_logger(cfg, output_dir)
+    trainer, checkpoint = build_trainer(cfg, output_dir, logger)
+    if logger:
+        log.info("TensorBoard logs: %s  (tensorboard --logdir %s)", logger.log_dir, output_dir)
+
+    fit_started = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    fit_seconds = time.perf_counter() - fit_started
+
+    val_final = _scalar_metrics(trainer.callback_metrics, "val/")
+    best_path = checkpoint.best_model_path or None
+    best_score = checkpoint.best_model_score
+    test_metrics: dict[str, float] = {}
+    fast_dev_run = bool(cfg.get("trainer", {}).get("fast_dev_run"))
+    if cfg.get("test_after_fit", True) and dm.has_test:
+        results = trainer.test(
+            module if fast_dev_run or not best_path else None,
+            datamodule=dm,
+            ckpt_path=None if fast_dev_run or not best_path else best_path,
+            verbose=False,
+        )
+        test_metrics = _scalar_metrics(results[0] if results else {}, "test/")
+
+    summary = dm.summary()
+    metrics = {
+        "val": val_final,
+        "val_best": {
+            "acc": float(best_score) if best_score is not None else module.best_val_acc(),
+            "monitor": checkpoint.monitor,
+        },
+        "test": test_metrics,
+        "best_checkpoint": best_path,
+        "last_checkpoint": checkpoint.last_model_path or None,
+        "sessions": summary.get("sessions"),
+        "skipped_sessions": summary.get("skipped", []),
+        "n_classes": dm.n_classes,
+        "class_names": list(dm.class_names),
+        "n_features": dm.n_features,
+        "epochs": trainer.current_epoch,
+        "wall_time_s": time.perf_counter() - started,
+        "fit_time_s": fit_seconds,
+        "train_frames": int(module.train_frames_seen),
+        "train_frames_per_s": float(module.train_frames_seen / max(module.train_seconds, 1e-9)),
+        "seed": seed,
+        "tensorboard_dir": logger.log_dir if logger else None,
+    }
+    (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=_json_default))
+    return metrics
+
+
+def _json_default(obj: Any) -> Any:
+    """JSON encoder fallback for numpy scalars, arrays and paths."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
