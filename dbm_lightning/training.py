@@ -3,7 +3,8 @@
 ``run_training(cfg, output_dir)`` is what ``dbm-train`` calls after Hydra has composed the
 configuration; a notebook can call it with a nested ``dict`` of the same shape as the
 composed ``conf/train.yaml`` (``dbm_lightning.cli.config.compose_config`` builds one). The
-pieces it builds from each config group are public too: :func:`build_datamodule`, :func:`build_classifier`, :func:`build_trainer`.
+pieces it builds from each config group are public too: :func:`build_datamodule`,
+:func:`build_classifier`, :func:`build_trainer`.
 """
 
 from __future__ import annotations

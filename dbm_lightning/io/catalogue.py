@@ -1,0 +1,309 @@
+"""Find session files (folder scan or manifest CSV) and load them, skipping corrupted ones.
+
+* :func:`scan_folder` matches file stems against a pattern such as ``"{mouse}_day{day}"``
+  (``{day}`` is an integer; other fields are text). The pattern must match a *prefix* of the
+  stem followed by the end, ``DLC`` (DeepLabCut appends ``DLC_resnet50...`` to the video
+  name) or a non-alphanumeric character, so ``m01_day3DLC_resnet50_x_filtered.h5`` gives
+  mouse ``m01``, day 3. Fields other than ``mouse``/``day``/``condition`` go to ``extra``.
+* :func:`read_manifest` reads ``path,mouse,day,condition`` (+ optional ``name`` and any extra
+  columns, kept in ``extra``); relative paths are resolved against the manifest's folder.
+* :func:`load_sessions` reads the entries (through the on-disk cache) into sessions whose
+  metadata comes from the entries.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from dbm_lightning.errors import DataFormatError
+from dbm_lightning.io.cache import cached_load
+from dbm_lightning.io.dlc import H5_SUFFIXES, load_dlc
+from dbm_lightning.session import Session
+
+MANIFEST_COLUMNS = ("path", "mouse", "day", "condition")
+LABEL_SUFFIX = ".labels.csv"
+_PROGRESS_MIN = 4
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+@dataclass
+class SessionEntry:
+    """One session file and its metadata, before it is read.
+
+    ``name`` (optional, an addition to the contract) is the session name to use; when ``None``
+    it is ``{mouse}_day{day}`` when both are known, else the name the reader gives.
+    """
+
+    path: Path
+    mouse: str | None = None
+    day: int | None = None
+    condition: str | None = None
+    extra: dict = field(default_factory=dict)
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if self.day is not None:
+            self.day = int(self.day)
+
+
+@dataclass(frozen=True)
+class SkippedSession:
+    """A session file that could not be read, and why."""
+
+    path: Path
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        """``{"path", "reason"}`` as strings (JSON-able)."""
+        return {"path": str(self.path), "reason": self.reason}
+
+
+@dataclass
+class LoadResult:
+    """Sessions read by :func:`load_sessions` and the files skipped as corrupted."""
+
+    sessions: list[Session]
+    skipped: list[SkippedSession] = field(default_factory=list)
+
+    def skipped_table(self) -> list[dict[str, str]]:
+        """The skipped files as JSON-able rows ``{"path", "reason"}`` (for run outputs)."""
+        return [s.to_dict() for s in self.skipped]
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+
+# ------------------------------------------------------------------------- folder scan
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Regex for a file-stem pattern: ``{day}`` -> digits, other ``{field}`` -> text."""
+    parts = []
+    pos = 0
+    seen: set[str] = set()
+    for m in _FIELD.finditer(pattern):
+        parts.append(re.escape(pattern[pos : m.start()]))
+        name = m.group(1)
+        if name in seen:
+            raise ValueError(f"pattern {pattern!r} uses field {{{name}}} twice")
+        seen.add(name)
+        parts.append(rf"(?P<{name}>\d+)" if name == "day" else rf"(?P<{name}>.+?)")
+        pos = m.end()
+    parts.append(re.escape(pattern[pos:]))
+    return re.compile("^" + "".join(parts) + r"(?=$|DLC|[^A-Za-z0-9])")
+
+
+def scan_folder(
+    folder: str | Path,
+    pattern: str = "{mouse}_day{day}",
+    suffixes: Sequence[str] = (".csv", ".h5"),
+) -> list[SessionEntry]:
+    """Session files in ``folder`` (not recursive) whose stem matches ``pattern``.
+
+    ``*.labels.csv`` and ``manifest.csv`` are skipped. When the same stem exists with several
+    suffixes (``X.csv`` and ``X.h5``) only one is kept: ``.h5`` first, then ``suffixes`` order.
+    Entries are sorted by mouse, day and file name; files that do not match are ignored.
+
+    Raises
+    ------
+    DataFormatError
+        When the folder does not exist or no file matches.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataFormatError(folder, "session folder not found")
+    regex = pattern_regex(pattern)
+    wanted = [s.lower() for s in suffixes]
+    rank = {s: i for i, s in enumerate(sorted(wanted, key=lambda s: s not in H5_SUFFIXES))}
+    chosen: dict[str, Path] = {}
+    n_candidates = 0
+    for p in sorted(folder.iterdir()):
+        low = p.name.lower()
+        if not p.is_file() or low.endswith(LABEL_SUFFIX) or low == "manifest.csv":
+            continue
+        if p.suffix.lower() not in rank:
+            continue
+        n_candidates += 1
+        prev = chosen.get(p.stem)
+        if prev is None or rank[p.suffix.lower()] < rank[prev.suffix.lower()]:
+            chosen[p.stem] = p
+    entries = []
+    for stem, p in chosen.items():
+        m = regex.match(stem)
+        if m is None:
+            continue
+        fields = m.groupdict()
+        mouse = fields.pop("mouse", None)
+        day = fields.pop("day", None)
+        condition = fields.pop("condition", None)
+        entries.append(
+            SessionEntry(
+                path=p,
+                mouse=mouse,
+                day=int(day) if day is not None else None,
+                condition=condition,
+                extra=fields,
+                name=m.group(0),
+            )
+        )
+    if not entries:
+        raise DataFormatError(
+            folder,
+            f"no session file matches pattern {pattern!r} ({n_candidates} file(s) with "
+            f"suffixes {list(suffixes)})",
+        )
+    entries.sort(key=lambda e: (e.mouse or "", e.day if e.day is not None else -1, e.path.name))
+    return entries
+
+
+# ---------------------------------------------------------------------------- manifest
+
+
+def read_manifest(csv: str | Path) -> list[SessionEntry]:
+    """Entries from a manifest CSV with columns ``path,mouse,day,condition``.
+
+    Optional ``name`` column -> the session name; other columns -> ``extra``. Empty
+    ``mouse``/``condition``/``day`` cells give ``None``.
+    """
+    csv = Path(csv)
+    if not csv.is_file():
+        raise DataFormatError(csv, "manifest not found")
+    try:
+        df = pd.read_csv(csv, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(csv, "manifest is empty") from None
+    except Exception as exc:
+        raise DataFormatError(csv, f"cannot parse manifest ({exc})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataFormatError(csv, f"manifest lacks column(s) {missing} (has {list(df.columns)})")
+    if df.empty:
+        raise DataFormatError(csv, "manifest lists no sessions")
+    entries = []
+    extra_cols = [c for c in df.columns if c not in MANIFEST_COLUMNS and c != "name"]
+    for i, row in enumerate(df.to_dict("records")):  # one loop per session, not per frame
+        text = {k: str(v).strip() for k, v in row.items()}
+        if not text["path"]:
+            raise DataFormatError(csv, f"row {i + 2}: empty path")
+        p = Path(text["path"]).expanduser()
+        if not p.is_absolute():
+            p = csv.parent / p
+        day = text["day"]
+        if day and not re.fullmatch(r"-?\d+", day):
+            raise DataFormatError(csv, f"row {i + 2}: day {day!r} is not an integer")
+        entries.append(
+            SessionEntry(
+                path=p,
+                mouse=text["mouse"] or None,
+                day=int(day) if day else None,
+                condition=text["condition"] or None,
+                extra={c: text[c] for c in extra_cols},
+                name=text.get("name") or None,
+            )
+        )
+    return entries
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def _read_entry(
+    entry: SessionEntry, cache_dir: str | Path | bool | None, individual: str | None, fps
+) -> Session:
+    path = entry.path
+    if not path.is_file():
+        raise DataFormatError(path, "file not found")
+    settings = {"reader": "dlc", "individual": individual, "fps": fps}
+    try:
+        session = cached_load(
+            path, lambda p: load_dlc(p, individual=individual, fps=fps), settings, cache_dir
+        )
+    except DataFormatError:
+        raise
+    except (OSError, ValueError) as exc:  # anything else a reader lets through
+        raise DataFormatError(path, f"{type(exc).__name__}: {exc}") from None
+    return session
+
+
+def _session_name(entry: SessionEntry, session: Session) -> str:
+    if entry.name:
+        return entry.name
+    if entry.mouse is not None and entry.day is not None:
+        return f"{entry.mouse}_day{entry.day}"
+    return session.name
+
+
+def load_sessions(
+    entries: Iterable[SessionEntry],
+    skip_corrupted: bool = False,
+    cache_dir: str | Path | bool | None = None,
+    individual: str | None = None,
+    fps: float | None = None,
+    progress: bool = True,
+) -> LoadResult:
+    """Read DLC session files; mouse/day/condition/name come from the entries.
+
+    Parameters
+    ----------
+    entries
+        From :func:`scan_folder` or :func:`read_manifest`.
+    skip_corrupted
+        When true, a file that cannot be read is skipped with a ``warnings.warn`` naming it and
+        the reason, and listed in ``LoadResult.skipped``; otherwise its
+        :class:`DataFormatError` is raised.
+    cache_dir
+        On-disk cache folder (see :mod:`dbm_lightning.io.cache`); ``False`` disables it.
+    individual, fps
+        Passed to :func:`~dbm_lightning.io.dlc.load_dlc`.
+    progress
+        Show a tqdm bar when there are more than a few entries.
+
+    Session names are made unique: a name already taken falls back to the file stem.
+    """
+    entries = list(entries)
+    iterator: Iterable[SessionEntry] = entries
+    if progress and len(entries) >= _PROGRESS_MIN:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(entries, desc="loading sessions", unit="file")
+    sessions: list[Session] = []
+    skipped: list[SkippedSession] = []
+    names: set[str] = set()
+    for entry in iterator:
+        try:
+            session = _read_entry(entry, cache_dir, individual, fps)
+        except DataFormatError as exc:
+            if not skip_corrupted:
+                raise
+            reason = exc.problem
+            warnings.warn(f"skipping {entry.path}: {reason}", stacklevel=2)
+            skipped.append(SkippedSession(entry.path, reason))
+            continue
+        name = _session_name(entry, session)
+        if name in names:
+            name = entry.path.stem
+            k = 2
+            while name in names:
+                name, k = f"{entry.path.stem}_{k}", k + 1
+        names.add(name)
+        extra = {**session.extra, **entry.extra}
+        sessions.append(
+            replace(
+                session,
+                name=name,
+                mouse=entry.mouse,
+                day=entry.day,
+                condition=entry.condition,
+                extra=extra,
+                source=entry.path,
+            )
+        )
+    return LoadResult(sessions=sessions, skipped=skipped)

@@ -1,0 +1,192 @@
+"""Per-frame behaviour labels from CSV files.
+
+Two layouts are read (with a header row):
+
+* ``frame,label`` -- one row per frame; ``label`` holds behaviour names (strings) or integer
+  codes; an empty cell (or code -1) means no label. The ``frame`` column is optional; when
+  present it must hold every frame ``0 .. n_frames-1`` exactly once (any order).
+* one 0/1 column per behaviour (annotation-tool export), with an optional leading ``frame``
+  column: a frame with no 1 is unlabelled (-1); a frame with two or more 1s is an error.
+
+Label order when ``label_names`` is not given: string labels are sorted **alphabetically**
+(so that files holding different subsets still agree as far as possible); integer codes keep
+their value (names ``"0" .. str(max)``); one-hot columns keep the file's column order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dbm_lightning.errors import DataFormatError
+from dbm_lightning.session import UNLABELLED
+
+_FRAME_COLUMNS = ("frame", "frames", "frame_index", "index", "")
+_LABEL_COLUMNS = ("label", "labels", "behavior", "behaviour")
+
+
+def load_labels(
+    path: str | Path, n_frames: int, label_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Read per-frame labels for a session of ``n_frames`` frames.
+
+    Parameters
+    ----------
+    path
+        The label CSV (``frame,label`` or one 0/1 column per behaviour).
+    n_frames
+        Frames of the session; a file with a different number of frames is an error
+        (never trimmed or padded silently).
+    label_names
+        When given, labels are mapped to indices into it (a name not in it is an error naming
+        it; integer codes index into it directly). Otherwise see the module docstring.
+
+    Returns
+    -------
+    labels, names
+        ``(n_frames,)`` int64 indices into ``names`` with ``UNLABELLED`` (-1) for no label.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "label file not found")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(path, "label file is empty") from None
+    except Exception as exc:
+        raise DataFormatError(path, f"cannot parse label CSV ({exc})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df = df.apply(lambda col: col.str.strip())
+    lower = [c.lower() for c in df.columns]
+    if df.shape[1] == 0:
+        raise DataFormatError(path, "label file has no columns")
+
+    frame_col = None
+    if lower[0] in _FRAME_COLUMNS or lower[0].startswith("unnamed: 0"):
+        frame_col = df.columns[0]
+    label_cols = [c for c, lc in zip(df.columns, lower, strict=True) if lc in _LABEL_COLUMNS]
+    names = tuple(label_names) if label_names is not None else None
+
+    if label_cols:
+        if len(label_cols) > 1:
+            raise DataFormatError(path, f"several label columns {label_cols}")
+        labels, out_names = _from_label_column(path, df[label_cols[0]].to_numpy(str), names)
+    else:
+        onehot = [c for c in df.columns if c != frame_col]
+        if not onehot:
+            raise DataFormatError(
+                path, "no label column: expected 'frame,label' or one 0/1 column per behaviour"
+            )
+        frames = df[frame_col].to_numpy(str) if frame_col is not None else None
+        labels, out_names = _from_onehot(path, df[onehot], frames, names)
+
+    if frame_col is not None:
+        labels = _order_by_frame(path, df[frame_col].to_numpy(str), labels)
+    if labels.shape[0] != n_frames:
+        raise DataFormatError(
+            path, f"{labels.shape[0]} labelled frames but the session has {n_frames} frames"
+        )
+    return labels.astype(np.int64), out_names
+
+
+def _is_int_text(values: np.ndarray) -> np.ndarray:
+    return np.char.isdigit(np.char.lstrip(values.astype(str), "-"))
+
+
+def _from_label_column(
+    path: Path, values: np.ndarray, names: tuple[str, ...] | None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    present = values != ""
+    is_int = _is_int_text(values)
+    if present.any() and is_int[present].all():  # integer codes
+        codes = np.where(present, values, "-1").astype(np.int64)
+        if (codes < UNLABELLED).any():
+            raise DataFormatError(path, f"negative label code {codes.min()} (only -1 allowed)")
+        if names is None:
+            names = tuple(str(i) for i in range(int(codes.max()) + 1))
+        elif codes.max() >= len(names):
+            row = int(np.argmax(codes >= len(names)))
+            raise DataFormatError(
+                path,
+                f"label code {codes[row]} (row {row + 1}) is out of range for "
+                f"{len(names)} label names {list(names)}",
+            )
+        return codes, names
+    uniq, inverse = np.unique(values, return_inverse=True)
+    if names is None:
+        names = tuple(u for u in uniq if u != "")  # alphabetical
+    lookup = {n: i for i, n in enumerate(names)}
+    unknown = [u for u in uniq if u != "" and u not in lookup]
+    if unknown:
+        raise DataFormatError(path, f"unknown label(s) {unknown}; expected one of {list(names)}")
+    table = np.array([lookup.get(u, UNLABELLED) for u in uniq], dtype=np.int64)
+    return table[inverse.ravel()], names
+
+
+def _from_onehot(
+    path: Path, df: pd.DataFrame, frames: np.ndarray | None, names: tuple[str, ...] | None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    raw = df.to_numpy(str)
+    cols = list(df.columns)
+    ok = np.isin(raw, ["0", "1", "0.0", "1.0", ""])
+    if not ok.all():
+        r, c = (int(v) for v in np.argwhere(~ok)[0])
+        raise DataFormatError(
+            path,
+            f"value {raw[r, c]!r} in column {cols[c]!r} (row {r + 1}) is not 0/1; expected "
+            "'frame,label' or one 0/1 column per behaviour",
+        )
+    hot = np.isin(raw, ["1", "1.0"])
+    n_hot = hot.sum(axis=1)
+    if (n_hot > 1).any():
+        r = int(np.argmax(n_hot > 1))
+        which = [cols[c] for c in np.flatnonzero(hot[r])]
+        frame = frames[r] if frames is not None else r
+        raise DataFormatError(
+            path, f"frame {frame} (row {r + 1}) has several behaviours set to 1: {which}"
+        )
+    if names is None:
+        names = tuple(cols)  # file column order
+        col_to_idx = np.arange(len(cols))
+    else:
+        lookup = {n: i for i, n in enumerate(names)}
+        unknown = [c for c in cols if c not in lookup]
+        if unknown:
+            raise DataFormatError(
+                path, f"unknown label column(s) {unknown}; expected one of {list(names)}"
+            )
+        col_to_idx = np.array([lookup[c] for c in cols], dtype=np.int64)
+    labels = np.where(n_hot == 1, col_to_idx[np.argmax(hot, axis=1)], UNLABELLED)
+    return labels.astype(np.int64), names
+
+
+def _order_by_frame(path: Path, frames_text: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    is_int = _is_int_text(frames_text)
+    if not is_int.all():
+        r = int(np.argmin(is_int))
+        raise DataFormatError(path, f"frame {frames_text[r]!r} (row {r + 1}) is not an integer")
+    frames = frames_text.astype(np.int64)
+    n = frames.size
+    if (frames < 0).any() or (frames >= n).any():
+        r = int(np.argmax((frames < 0) | (frames >= n)))
+        raise DataFormatError(
+            path,
+            f"frame {frames[r]} (row {r + 1}) outside 0..{n - 1}: the frame column must list "
+            "every frame 0..n-1 once",
+        )
+    counts = np.bincount(frames, minlength=n)
+    if (counts != 1).any():
+        dup = int(np.argmax(counts > 1)) if (counts > 1).any() else None
+        missing = int(np.argmax(counts == 0))
+        raise DataFormatError(
+            path,
+            f"frame {dup} appears more than once"
+            if dup is not None
+            else f"frame {missing} is missing",
+        )
+    out = np.empty_like(labels)
+    out[frames] = labels
+    return out
