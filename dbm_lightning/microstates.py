@@ -454,6 +454,8 @@ def fit_microstates(
     """
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
+    if isinstance(label_names, int | np.integer):
+        raise TypeError("label_names must be a sequence of names; pass k as a keyword (k=50)")
     emb_list = _as_list(embeddings)
     if not emb_list:
         raise ValueError("no embeddings given")

@@ -117,9 +117,9 @@ def _from_label_column(
         return codes, names
     uniq, inverse = np.unique(values, return_inverse=True)
     if names is None:
-        names = tuple(u for u in uniq if u != "")  # alphabetical
+        names = tuple(str(u) for u in uniq if u != "")  # alphabetical
     lookup = {n: i for i, n in enumerate(names)}
-    unknown = [u for u in uniq if u != "" and u not in lookup]
+    unknown = [str(u) for u in uniq if u != "" and u not in lookup]
     if unknown:
         raise DataFormatError(path, f"unknown label(s) {unknown}; expected one of {list(names)}")
     table = np.array([lookup.get(u, UNLABELLED) for u in uniq], dtype=np.int64)

@@ -1,0 +1,495 @@
+"""``DBMClassifier``: the LightningModule that trains a DBM network frame by frame.
+
+Batches are ``(x (B, W, F) float32, y (B, W) int64)`` with ``y == -1`` for frames to ignore
+(missing pose, unlabelled, window padding). Loss: cross-entropy over valid frames, optionally
+class-weighted (:func:`compute_class_weights`). Metrics per stage (``train``, ``val``, ``test``),
+on valid frames only, computed with torchmetrics and logged once per epoch:
+
+- ``<stage>/loss``, ``<stage>/acc`` (micro: fraction of frames right, the paper's number),
+  ``<stage>/balanced_acc`` (mean recall over the classes present in the targets, as
+  ``sklearn.metrics.balanced_accuracy_score``), ``<stage>/macro_f1``, ``<stage>/f1/<class>``;
+- ``val/acc_best`` (best ``val/acc`` so far) and ``hp/val_acc``, ``hp/val_macro_f1``,
+  ``hp/val_balanced_acc`` (the metrics of TensorBoard's HPARAMS tab);
+- the row-normalised confusion matrix (rows = true class) as an image
+  ``<stage>/confusion_matrix`` for ``val`` and ``test`` on every TensorBoard logger.
+
+The HPARAMS tab: on fit start the module calls ``logger.log_hyperparams(flat_hparams,
+{"hp/val_acc": 0, "hp/val_macro_f1": 0, "hp/val_balanced_acc": 0})``. Build the logger as
+``TensorBoardLogger(..., default_hp_metric=False)``, otherwise Lightning also writes a
+meaningless ``hp_metric`` of -1.
+
+Throughput: ``train_frames_seen`` (valid frames of all training steps), ``train_seconds`` (wall
+time inside training steps: forward, backward, optimiser; excludes validation and data loading)
+and ``train_frames_per_s`` can be read after ``trainer.fit``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.loggers import TensorBoardLogger
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
+
+from dbm_lightning.models.factory import build_model
+
+__all__ = [
+    "CLASS_WEIGHTINGS",
+    "HP_METRICS",
+    "DBMClassifier",
+    "balanced_accuracy_from_confusion",
+    "compute_class_weights",
+    "confusion_matrix_figure",
+    "masked_cross_entropy",
+]
+
+IGNORE_INDEX = -1
+CLASS_WEIGHTINGS = ("none", "inverse", "effective")
+HP_METRICS = ("hp/val_acc", "hp/val_macro_f1", "hp/val_balanced_acc")
+STAGES = ("train", "val", "test")
+
+
+# --------------------------------------------------------------------------------------------
+# loss
+# --------------------------------------------------------------------------------------------
+
+
+def compute_class_weights(
+    class_counts: Sequence[int] | np.ndarray | None,
+    method: str = "none",
+    beta: float = 0.999,
+    n_classes: int | None = None,
+) -> torch.Tensor:
+    """Per-class loss weights ``(C,)`` float32 from the training frame counts.
+
+    ``none``: all ones. ``inverse``: ``1 / n_c``. ``effective`` (Cui et al. 2019, "Class-Balanced
+    Loss Based on Effective Number of Samples"): ``(1 - beta) / (1 - beta ** n_c)``. For both,
+    classes with zero count get weight 0 (they have no training frame to weight) and the weights
+    are scaled to mean 1 over the classes present, so the loss keeps its scale.
+    """
+    if method not in CLASS_WEIGHTINGS:
+        raise ValueError(f"class_weighting must be one of {CLASS_WEIGHTINGS}, got {method!r}")
+    if class_counts is None:
+        if method != "none":
+            raise ValueError(f"class_weighting={method!r} needs class_counts")
+        if n_classes is None:
+            raise ValueError("need class_counts or n_classes")
+        return torch.ones(n_classes, dtype=torch.float32)
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if counts.ndim != 1 or (n_classes is not None and counts.shape[0] != n_classes):
+        raise ValueError(f"class_counts must have {n_classes} entries, got shape {counts.shape}")
+    if np.any(counts < 0):
+        raise ValueError(f"class_counts must be >= 0, got {counts.tolist()}")
+    if method == "none":
+        return torch.ones(counts.shape[0], dtype=torch.float32)
+    present = counts > 0
+    if not present.any():
+        raise ValueError("class_counts are all zero: no training frame to weight")
+    weights = np.zeros_like(counts)
+    if method == "inverse":
+        weights[present] = 1.0 / counts[present]
+    else:
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"effective_beta must be in [0, 1), got {beta}")
+        # 1 - beta**n computed as -expm1(n log(beta)): accurate for beta close to 1
+        n = counts[present]
+        effective = -np.expm1(n * np.log(beta)) if beta > 0 else np.ones_like(n)
+        weights[present] = (1.0 - beta) / effective
+    weights[present] *= present.sum() / weights[present].sum()
+    return torch.as_tensor(weights, dtype=torch.float32)
+
+
+def masked_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Weighted mean cross-entropy over frames with ``target >= 0``.
+
+    ``logits (..., C)``, ``target (...)``. Equal to ``F.cross_entropy(..., weight=weight,
+    ignore_index=-1)`` but returns 0 (still attached to the graph) instead of NaN when no frame
+    carries weight (all ignored, or only zero-weight classes).
+    """
+    c = logits.shape[-1]
+    logits = logits.reshape(-1, c)
+    target = target.reshape(-1)
+    valid = target >= 0
+    safe_target = torch.where(valid, target, torch.zeros_like(target))
+    per_frame = F.cross_entropy(logits, safe_target, reduction="none")
+    w = valid.to(per_frame.dtype)
+    if weight is not None:
+        w = w * weight.to(per_frame.dtype)[safe_target]
+    return (per_frame * w).sum() / w.sum().clamp_min(1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# metrics helpers
+# --------------------------------------------------------------------------------------------
+
+
+def balanced_accuracy_from_confusion(confusion: torch.Tensor) -> torch.Tensor:
+    """Mean recall over the classes present in the targets (rows = true class), as
+    ``sklearn.metrics.balanced_accuracy_score``; NaN when the matrix is empty."""
+    confusion = confusion.to(torch.float64)
+    support = confusion.sum(dim=1)
+    present = support > 0
+    if not present.any():
+        return torch.tensor(float("nan"))
+    recall = confusion.diagonal()[present] / support[present]
+    return recall.mean().to(torch.float32)
+
+
+def normalise_rows(confusion: np.ndarray) -> np.ndarray:
+    """Row-normalised confusion matrix (rows with no frames stay 0)."""
+    confusion = np.asarray(confusion, dtype=np.float64)
+    support = confusion.sum(axis=1, keepdims=True)
+    return np.divide(confusion, support, out=np.zeros_like(confusion), where=support > 0)
+
+
+def confusion_matrix_figure(
+    confusion: np.ndarray, class_names: Sequence[str], title: str = "confusion matrix"
+) -> Any:
+    """A matplotlib ``Figure`` (no pyplot state, Agg-safe) of a row-normalised confusion
+    matrix: rows = true class, columns = predicted class, values annotated when C <= 20."""
+    from matplotlib.figure import Figure
+
+    norm = normalise_rows(confusion)
+    c = norm.shape[0]
+    size = 2.0 + 0.55 * c
+    fig = Figure(figsize=(size + 1.2, size), dpi=80)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(norm, vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set_xticks(range(c))
+    ax.set_yticks(range(c))
+    ax.set_xticklabels(class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticklabels(class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    if c <= 20:
+        for i in range(c):
+            for j in range(c):
+                ax.text(
+                    j,
+                    i,
+                    f"{norm[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if norm[i, j] < 0.5 else "black",
+                )
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """Flatten nested mappings into ``a.b.c`` keys, keeping scalars and short scalar lists."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, bool | int | float | str):
+        out[prefix] = value
+    elif value is None:
+        out[prefix] = "None"
+    elif (
+        isinstance(value, list | tuple)
+        and len(value) <= 12
+        and all(isinstance(v, bool | int | float | str) for v in value)
+    ):
+        out[prefix] = str(list(value))
+
+
+# --------------------------------------------------------------------------------------------
+# the LightningModule
+# --------------------------------------------------------------------------------------------
+
+
+class DBMClassifier(pl.LightningModule):
+    """Frame-by-frame behaviour classifier around a network from :func:`build_model`.
+
+    Parameters
+    ----------
+    net_name, net_kwargs
+        Registered network name (``"dbm_baseline"``, ``"dbm_modified"``) and its keyword
+        arguments (``fc_width``, ``lstm_width``, ...).
+    n_features, n_classes, class_names
+        Input width, number of classes and their names (default ``class_0..``).
+    lr, weight_decay
+        Adam learning rate and L2 penalty (MATLAB's ``L2Regularization``, coupled L2).
+    class_weighting, class_counts, effective_beta
+        Loss weighting ``"none" | "inverse" | "effective"`` from the training frame counts per
+        class (see :func:`compute_class_weights`).
+    pipeline_state
+        JSON-able dict of the data pipeline (``DBMDataModule.pipeline_state()``), stored in the
+        hyperparameters so a checkpoint alone can prepare new sessions.
+    run_config
+        Optional JSON-able copy of the whole run configuration (provenance; its scalar entries
+        are also shown in TensorBoard's HPARAMS tab).
+
+    All arguments are saved with ``save_hyperparameters()``, so
+    ``DBMClassifier.load_from_checkpoint(path)`` needs nothing else. The logger, if TensorBoard,
+    should be built with ``default_hp_metric=False`` (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        net_name: str = "dbm_baseline",
+        net_kwargs: Mapping[str, Any] | None = None,
+        n_features: int = 51,
+        n_classes: int = 2,
+        class_names: Sequence[str] | None = None,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        class_weighting: str = "none",
+        class_counts: Sequence[int] | None = None,
+        effective_beta: float = 0.999,
+        pipeline_state: Mapping[str, Any] | None = None,
+        run_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        # store plain, JSON-able values (numpy arrays/tuples -> lists)
+        names = (
+            [str(n) for n in class_names]
+            if class_names is not None
+            else [f"class_{i}" for i in range(n_classes)]
+        )
+        if len(names) != n_classes:
+            raise ValueError(f"{len(names)} class_names for n_classes={n_classes}")
+        self.hparams["class_names"] = names
+        self.hparams["net_kwargs"] = dict(net_kwargs or {})
+        if class_counts is not None:
+            self.hparams["class_counts"] = [int(c) for c in np.asarray(class_counts).tolist()]
+
+        self.class_names: list[str] = names
+        self.net = build_model(net_name, n_features, n_classes, **self.hparams["net_kwargs"])
+        weights = compute_class_weights(
+            self.hparams["class_counts"], class_weighting, effective_beta, n_classes
+        )
+        self.register_buffer("class_weights", weights, persistent=False)
+        self._use_weights = class_weighting != "none"
+
+        def collection() -> MetricCollection:
+            return MetricCollection(
+                {
+                    "acc": MulticlassAccuracy(n_classes, average="micro"),
+                    "macro_f1": MulticlassF1Score(n_classes, average="macro"),
+                    "f1": MulticlassF1Score(n_classes, average=None),
+                    "confmat": MulticlassConfusionMatrix(n_classes),
+                }
+            )
+
+        self.train_metrics = collection()
+        self.val_metrics = collection()
+        self.test_metrics = collection()
+        self.val_acc_best = MaxMetric()
+        self._stage_frames = dict.fromkeys(STAGES, 0)
+        self._best_val_acc = float("nan")
+        self.confusion_matrices: dict[str, np.ndarray] = {}
+        """Last epoch's row-normalised confusion matrix per stage (rows = true class)."""
+
+        self.train_frames_seen = 0
+        self.train_seconds = 0.0
+        self._batch_started: float | None = None
+
+    # ---------------------------------------------------------------- network
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-frame logits ``(B, W, C)`` of ``x (B, W, F)``."""
+        return self.net(x)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-frame LSTM output ``(B, W, H)`` (see ``networks.embed``)."""
+        return self.net.embed(x)
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.net.embedding_dim)
+
+    @property
+    def train_frames_per_s(self) -> float:
+        """Valid training frames per second of training-step wall time (0 before training)."""
+        return self.train_frames_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    def best_val_acc(self) -> float:
+        """Best epoch ``val/acc`` seen so far (NaN before any validation epoch)."""
+        return self._best_val_acc
+
+    def flat_hparams(self) -> dict[str, Any]:
+        """Scalar hyperparameters for TensorBoard's HPARAMS tab (``net_kwargs.*`` and
+        ``run_config`` entries flattened with dots; pipeline state and counts left out)."""
+        out: dict[str, Any] = {}
+        for key, value in self.hparams.items():
+            if key in ("pipeline_state", "class_counts", "class_names", "run_config"):
+                continue
+            _flatten(key, value, out)
+        run_config = self.hparams.get("run_config")
+        if isinstance(run_config, Mapping):
+            for key, value in run_config.items():
+                if key in ("hydra",):
+                    continue
+                _flatten(f"cfg.{key}", value, out)
+        return out
+
+    # ---------------------------------------------------------------- steps
+    def _metrics(self, stage: str) -> MetricCollection:
+        return {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[
+            stage
+        ]
+
+    def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        logits = self(x)
+        loss = masked_cross_entropy(logits, y, self.class_weights if self._use_weights else None)
+        valid = y.reshape(-1) >= 0
+        n_valid = int(valid.sum())
+        if n_valid:
+            preds = logits.detach().reshape(-1, logits.shape[-1])[valid]
+            self._metrics(stage).update(preds, y.reshape(-1)[valid])
+            self._stage_frames[stage] += n_valid
+        self.log(
+            f"{stage}/loss",
+            loss.detach(),
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage != "test",
+            batch_size=max(n_valid, 1),
+        )
+        if stage == "train":
+            self.train_frames_seen += n_valid
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        """``{"probs": (B, W, C), "embedding": (B, W, H)}`` of a batch ``x`` or ``(x, y)``."""
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        h, _ = self.net.encode(x)
+        return {"probs": torch.softmax(self.net.head(h), dim=-1), "embedding": h}
+
+    @torch.no_grad()
+    def predict_session(
+        self, features: np.ndarray, chunk: int | None = 8192
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities ``(T, C)`` and embedding ``(T, H)`` of a whole session.
+
+        The session ``features (T, F)`` is run as *one* sequence in eval mode: in chunks of
+        ``chunk`` frames (``None`` = all at once) that carry the LSTM state across, which gives
+        the same result as one pass with bounded memory. Non-finite features are set to 0 (the
+        data pipeline's value for invalid frames). The module's train/eval mode is restored.
+        """
+        x = np.asarray(features, dtype=np.float32)
+        n_features = self.hparams["n_features"]
+        if x.ndim != 2 or x.shape[1] != n_features:
+            raise ValueError(f"features must be (T, {n_features}), got shape {x.shape}")
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        t = x.shape[0]
+        if t == 0:
+            return (
+                np.zeros((0, self.hparams["n_classes"]), np.float32),
+                np.zeros((0, self.embedding_dim), np.float32),
+            )
+        step = t if chunk is None else max(int(chunk), 1)
+        was_training = self.training
+        self.eval()
+        try:
+            state = None
+            probs, embs = [], []
+            for start in range(0, t, step):
+                xb = torch.from_numpy(x[start : start + step]).to(self.device)[None]
+                h, state = self.net.encode(xb, state)
+                probs.append(torch.softmax(self.net.head(h), dim=-1)[0].float().cpu())
+                embs.append(h[0].float().cpu())
+        finally:
+            self.train(was_training)
+        return torch.cat(probs).numpy(), torch.cat(embs).numpy()
+
+    # ---------------------------------------------------------------- epoch ends
+    def _epoch_end(self, stage: str) -> dict[str, float]:
+        metrics = self._metrics(stage)
+        if self._stage_frames[stage] == 0:
+            metrics.reset()
+            return {}
+        values = metrics.compute()
+        metrics.reset()
+        self._stage_frames[stage] = 0
+        confusion = values["confmat"]
+        out = {
+            "acc": float(values["acc"]),
+            "balanced_acc": float(balanced_accuracy_from_confusion(confusion)),
+            "macro_f1": float(values["macro_f1"]),
+        }
+        for key, value in out.items():
+            self.log(f"{stage}/{key}", value, prog_bar=key == "acc" and stage != "test")
+        for name, f1 in zip(self.class_names, values["f1"].tolist(), strict=True):
+            self.log(f"{stage}/f1/{name}", float(f1))
+        cm = confusion.detach().cpu().numpy()
+        self.confusion_matrices[stage] = normalise_rows(cm)
+        if stage in ("val", "test") and not self.trainer.sanity_checking:
+            self._log_confusion_figure(stage, cm)
+        return out
+
+    def _log_confusion_figure(self, stage: str, confusion: np.ndarray) -> None:
+        tb_loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
+        if not tb_loggers:
+            return
+        title = f"{stage} confusion (rows = true), epoch {self.current_epoch}"
+        for logger in tb_loggers:
+            fig = confusion_matrix_figure(confusion, self.class_names, title=title)
+            logger.experiment.add_figure(
+                f"{stage}/confusion_matrix", fig, global_step=self.global_step, close=True
+            )
+
+    def on_train_epoch_end(self) -> None:
+        self._epoch_end("train")
+
+    def on_validation_epoch_end(self) -> None:
+        out = self._epoch_end("val")
+        if not out or self.trainer.sanity_checking:
+            return
+        self.val_acc_best.update(torch.tensor(out["acc"]))
+        best = float(self.val_acc_best.compute())
+        self._best_val_acc = best
+        self.log("val/acc_best", best, prog_bar=True)
+        self.log("hp/val_acc", out["acc"])
+        self.log("hp/val_macro_f1", out["macro_f1"])
+        self.log("hp/val_balanced_acc", out["balanced_acc"])
+
+    def on_test_epoch_end(self) -> None:
+        self._epoch_end("test")
+
+    # ---------------------------------------------------------------- hooks
+    def on_fit_start(self) -> None:
+        for logger in self.loggers:
+            logger.log_hyperparams(self.flat_hparams(), dict.fromkeys(HP_METRICS, 0.0))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._batch_started = time.perf_counter()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._batch_started is None:
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.train_seconds += time.perf_counter() - self._batch_started
+        self._batch_started = None
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
+        )
