@@ -64,6 +64,7 @@ __all__ = [
     "PreparedSession",
     "SplitConfig",
     "SyntheticSource",
+    "kfold_mouse_groups",
     "make_windows",
     "prepare_session",
     "split_sessions",
@@ -405,23 +406,19 @@ class SyntheticSource:
     true_labels_pattern = "{stem}.labels.csv"
     """FileLabeler pattern of the simulator's true behaviour labels."""
 
-    def _config(self):
+    def config(self):
+        """The :class:`~dbm_lightning.synthetic.SyntheticConfig` of this dataset."""
         from dbm_lightning.synthetic import SyntheticConfig
 
-        try:
-            return SyntheticConfig(
-                mice=self.mice, days=self.days, frames=self.frames, seed=self.seed, fps=self.fps
-            )
-        except TypeError:  # a SyntheticConfig without an fps field
-            return SyntheticConfig(
-                mice=self.mice, days=self.days, frames=self.frames, seed=self.seed
-            )
+        return SyntheticConfig(
+            mice=self.mice, days=self.days, frames=self.frames, seed=self.seed, fps=self.fps
+        )
 
     def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:
         """Generate (once) and read the dataset; ``cache_dir`` is the parsed-session cache."""
         from dbm_lightning.synthetic import ensure_dataset
 
-        self.folder = Path(ensure_dataset(self._config()))
+        self.folder = Path(ensure_dataset(self.config()))
         entries = read_manifest(self.folder / "manifest.csv")
         return load_sessions(entries, cache_dir=cache_dir, fps=self.fps, progress=False)
 
@@ -709,8 +706,11 @@ class DBMDataModule(pl.LightningDataModule):
         self.n_features = int(raw[0].shape[1])
 
         self.assignment = split_sessions(labelled, self.split)
+        # fitted on the valid frames (every feature finite) of the training sessions only
         train_raw = [
-            r for s, r in zip(labelled, raw, strict=True) if self.assignment[s.name] == "train"
+            r[np.isfinite(r).all(axis=1)]
+            for s, r in zip(labelled, raw, strict=True)
+            if self.assignment[s.name] == "train"
         ]
         self.standardizer = Standardizer.fit(train_raw)
 

@@ -82,7 +82,11 @@ def test_leave_mouse_out_explicit_mice() -> None:
         sessions, SplitConfig(strategy="leave_mouse_out", val_mice=["m02"], test_mice=["m05"])
     )
     g = groups_of(sessions, a, "mouse")
-    assert g == {"val": {"m02"}, "test": {"m05"}, "train": {f"m{i:02d}" for i in (1, 3, 4, 6, 7, 8)}}
+    assert g == {
+        "val": {"m02"},
+        "test": {"m05"},
+        "train": {f"m{i:02d}" for i in (1, 3, 4, 6, 7, 8)},
+    }
 
 
 def test_leave_mouse_out_random_by_fraction() -> None:
@@ -120,9 +124,7 @@ def test_leave_mouse_out_unknown_or_overlapping_mice() -> None:
 
 def test_leave_day_out() -> None:
     sessions = grid(3, 7)
-    a = split_sessions(
-        sessions, SplitConfig(strategy="leave_day_out", val_days=[6], test_days=[7])
-    )
+    a = split_sessions(sessions, SplitConfig(strategy="leave_day_out", val_days=[6], test_days=[7]))
     g = groups_of(sessions, a, "day")
     assert g == {"train": {1, 2, 3, 4, 5}, "val": {6}, "test": {7}}
     cfg = SplitConfig(strategy="leave_day_out", val_fraction=0.15, test_fraction=0.15, seed=2)

@@ -1,0 +1,1 @@
+"""Console scripts (``dbm-train``, ``dbm-synth``, ...): the only modules that import Hydra."""
