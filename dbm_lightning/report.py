@@ -2,7 +2,8 @@
 
 A run is a directory holding ``.hydra/overrides.yaml`` (or ``.hydra/config.yaml``) and either
 ``metrics.json`` (finished) or ``failed.json`` (its error). A configuration is the run's set of
-command-line overrides without the seed keys, so the seeds of one configuration are pooled.
+command-line overrides that differ between the runs of the sweep, without the seed keys, so the
+seeds of one configuration are pooled; overrides shared by every run are reported once.
 """
 
 from __future__ import annotations
@@ -39,11 +40,17 @@ class RunRecord:
     overrides: dict[str, str]
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    varying: tuple[str, ...] | None = None
+    """Override keys that tell this sweep's configurations apart (``None``: all of them)."""
 
     @property
     def config_key(self) -> str:
-        """The configuration this run belongs to: its overrides without the seed keys."""
-        items = [f"{k}={v}" for k, v in sorted(self.overrides.items()) if k not in SEED_KEYS]
+        """The configuration this run belongs to: its varying overrides without the seed keys."""
+        items = [
+            f"{k}={v}"
+            for k, v in sorted(self.overrides.items())
+            if k not in SEED_KEYS and (self.varying is None or k in self.varying)
+        ]
         return ",".join(items) if items else "(defaults)"
 
     @property
@@ -109,7 +116,28 @@ def find_runs(root: str | Path) -> list[RunRecord]:
         else:
             record.error = "no metrics.json (the run did not finish)"
         runs.append(record)
+    varying = tuple(sorted(varying_keys(runs)))
+    for record in runs:
+        record.varying = varying
     return runs
+
+
+def varying_keys(runs: Sequence[RunRecord]) -> set[str]:
+    """Override keys whose value is not the same in every run (a key some runs lack varies)."""
+    keys = {k for r in runs for k in r.overrides}
+    return {k for k in keys if len({r.overrides.get(k) for r in runs}) > 1}
+
+
+def shared_overrides(runs: Sequence[RunRecord]) -> dict[str, str]:
+    """Overrides every run of the sweep has with the same value (seed keys excluded)."""
+    if not runs:
+        return {}
+    varying = varying_keys(runs)
+    return {
+        k: v
+        for k, v in sorted(runs[0].overrides.items())
+        if k not in varying and k not in SEED_KEYS
+    }
 
 
 def aggregate(runs: Iterable[RunRecord], metrics: Sequence[str] = DEFAULT_METRICS) -> pd.DataFrame:
@@ -159,10 +187,16 @@ def _fmt(mean: float, std: float) -> str:
 
 
 def to_markdown(
-    table: pd.DataFrame, failed: pd.DataFrame, metric: str = "val_best/acc", title: str = ""
+    table: pd.DataFrame,
+    failed: pd.DataFrame,
+    metric: str = "val_best/acc",
+    title: str = "",
+    shared: dict[str, str] | None = None,
 ) -> str:
     """A Markdown report: the table (percentages for rates), best marked, failed runs listed."""
     lines = [f"# {title or 'Sweep report'}", ""]
+    if shared:
+        lines += ["Every run: `" + " ".join(f"{k}={v}" for k, v in shared.items()) + "`", ""]
     if table.empty:
         lines.append("No run finished.")
     else:
@@ -260,6 +294,10 @@ def write_report(
         paths["csv"], index=False
     )
     failed.to_csv(paths["failed"], index=False)
-    paths["markdown"].write_text(to_markdown(table, failed, metric, title=f"Sweep report: {root}"))
+    paths["markdown"].write_text(
+        to_markdown(
+            table, failed, metric, title=f"Sweep report: {root}", shared=shared_overrides(runs)
+        )
+    )
     comparison_plot(table, runs, metric, paths["plot"])
     return paths

@@ -55,7 +55,9 @@ class Session:
         self.likelihood = np.asarray(self.likelihood, dtype=np.float32)
         self.bodyparts = tuple(self.bodyparts)
         if self.pose.ndim != 3 or self.pose.shape[2] != 2:
-            raise ValueError(f"{self.name}: pose must be (frames, bodyparts, 2), got {self.pose.shape}")
+            raise ValueError(
+                f"{self.name}: pose must be (frames, bodyparts, 2), got {self.pose.shape}"
+            )
         if self.likelihood.shape != self.pose.shape[:2]:
             raise ValueError(
                 f"{self.name}: likelihood shape {self.likelihood.shape} does not match pose "

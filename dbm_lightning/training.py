@@ -204,6 +204,9 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
     pl.seed_everything(seed, workers=True)
     started = time.perf_counter()
 
+    import yaml  # PyYAML comes with omegaconf
+
+    (output_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     dm = build_datamodule(cfg)
     dm.setup("fit")
     (output_dir / "data_summary.json").write_text(json.dumps(dm.summary(), indent=2, default=str))
@@ -242,6 +245,7 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
         "best_checkpoint": best_path,
         "last_checkpoint": checkpoint.last_model_path or None,
         "sessions": summary.get("sessions"),
+        "session_split": summary.get("assignment"),
         "skipped_sessions": summary.get("skipped", []),
         "n_classes": dm.n_classes,
         "class_names": list(dm.class_names),

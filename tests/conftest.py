@@ -20,7 +20,9 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keep every test's caches out of the user's home folder (one cache for the whole run)."""
     cache = tmp_path_factory.getbasetemp() / "dbm_cache"
     monkeypatch.setenv("DBM_LIGHTNING_CACHE", str(cache))

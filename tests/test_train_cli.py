@@ -20,14 +20,18 @@ TINY_DATA = ["data.mice=2", "data.days=2", "data.frames=600", "data.window=100",
 
 @pytest.mark.parametrize("model", ["dbm_baseline", "dbm_modified"])
 @pytest.mark.parametrize("features", ["dbm", "positional", "coordinates"])
-def test_fast_dev_run_every_model_and_feature_set(tmp_path: Path, model: str, features: str) -> None:
+def test_fast_dev_run_every_model_and_feature_set(
+    tmp_path: Path, model: str, features: str
+) -> None:
     cfg = compose_config(
         [f"model={model}", f"features={features}", "trainer.fast_dev_run=true", *TINY_DATA]
     )
     metrics = run_training(cfg, tmp_path)
     assert (tmp_path / "metrics.json").is_file()
     assert metrics["n_features"] > 51 if features != "dbm" else metrics["n_features"] == 51
-    assert json.loads((tmp_path / "metrics.json").read_text())["class_names"] == metrics["class_names"]
+    assert (
+        json.loads((tmp_path / "metrics.json").read_text())["class_names"] == metrics["class_names"]
+    )
 
 
 def test_pe_L_changes_feature_count(tmp_path: Path) -> None:
@@ -112,3 +116,40 @@ def test_dbm_train_console_script(tmp_path: Path) -> None:
     assert (out / "metrics.json").is_file()
     assert (out / ".hydra" / "config.yaml").is_file()
     assert "TensorBoard logs:" in proc.stdout
+
+
+def test_resume_from_last_checkpoint(tmp_path: Path) -> None:
+    """`ckpt_path=.../last.ckpt` continues training where the first run stopped."""
+    first = run_training(
+        compose_config([*TINY_DATA, "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]),
+        tmp_path / "first",
+    )
+    assert first["epochs"] == 1
+    resumed = run_training(
+        compose_config(
+            [
+                *TINY_DATA,
+                "trainer.max_epochs=3",
+                "trainer.enable_progress_bar=false",
+                f"ckpt_path={first['last_checkpoint']}",
+            ]
+        ),
+        tmp_path / "resumed",
+    )
+    assert resumed["epochs"] == 3
+    # only the two missing epochs were trained, each on the same frames as the first run's
+    assert resumed["train_frames"] == 2 * first["train_frames"]
+
+
+def test_dlc_folder_data_config(tmp_path: Path) -> None:
+    """`data=dlc data.path=FOLDER` trains on a folder of DeepLabCut files (written by dbm-synth)."""
+    from dbm_lightning.cli.synth import main as synth_main
+
+    folder = tmp_path / "dlc"
+    assert synth_main(["--out", str(folder), "--mice", "2", "--days", "2", "--frames", "500"]) == 0
+    cfg = compose_config(
+        ["data=dlc", f"data.path={folder}", "trainer.fast_dev_run=true", "data.window=100"]
+    )
+    metrics = run_training(cfg, tmp_path / "run")
+    assert sum(metrics["sessions"].values()) == 4
+    assert metrics["skipped_sessions"] == []

@@ -1,0 +1,114 @@
+"""``dbm-predict``: per-frame behaviour, probabilities and microstates of new DeepLabCut files.
+
+Examples::
+
+    dbm-predict --ckpt outputs/train/RUN/checkpoints/best.ckpt --input videos/ --out predictions/
+    dbm-predict --ckpt best.ckpt --input m01_day3DLC_resnet50.h5 --out pred --smoothing 15 \\
+        --min-bout 10 --format parquet
+
+Writes ``<session>.frames.csv`` (frame, label, prob_<class>..., microstate, valid) and
+``<session>.bouts.csv`` (label, start, end, duration_frames, duration_s) per session, and
+``summary.json``. Bad input exits with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from dbm_lightning.errors import DataFormatError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    p = argparse.ArgumentParser(
+        prog="dbm-predict",
+        description="Predict behaviour frame by frame with a trained DBM checkpoint.",
+    )
+    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint (.ckpt) of a run")
+    p.add_argument(
+        "--input", type=Path, required=True, help="a DeepLabCut .csv/.h5 file or a folder of them"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format")
+    p.add_argument(
+        "--smoothing",
+        type=int,
+        default=0,
+        metavar="N",
+        help="centred moving average of the probabilities over N frames (0: none)",
+    )
+    p.add_argument(
+        "--min-bout",
+        type=int,
+        default=1,
+        metavar="N",
+        help="merge bouts shorter than N frames into a neighbour (1: none)",
+    )
+    p.add_argument("--individual", default=None, help="multi-animal files: which individual")
+    p.add_argument(
+        "--fps", type=float, default=None, help="frame rate (default: the training's)"
+    )
+    p.add_argument(
+        "--microstates", type=Path, default=None, help="microstates.npz to use instead of the "
+        "checkpoint's"
+    )
+    p.add_argument(
+        "--skip-bad", action="store_true", help="skip unreadable files instead of stopping"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``dbm-predict``; return the exit status (0 ok, 2 bad input)."""
+    from dbm_lightning.prediction import predict_paths
+
+    args = build_parser().parse_args(argv)
+    for name in ("smoothing", "min_bout"):
+        if getattr(args, name) < 0:
+            print(f"dbm-predict: --{name.replace('_', '-')} must be >= 0", file=sys.stderr)
+            return 2
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            summary = predict_paths(
+                args.ckpt,
+                args.input,
+                args.out,
+                fmt=args.format,
+                smoothing=args.smoothing,
+                min_bout=args.min_bout,
+                individual=args.individual,
+                fps=args.fps,
+                microstates=args.microstates,
+                skip_errors=args.skip_bad,
+                progress=not args.no_progress,
+            )
+    except (DataFormatError, FileNotFoundError, ImportError, ValueError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"dbm-predict: error: {msg}", file=sys.stderr)
+        return 2
+    for w in caught:
+        if "microstates" in str(w.message):
+            print(f"dbm-predict: warning: {w.message}", file=sys.stderr)
+    for s in summary["skipped"]:
+        print(f"dbm-predict: skipped {s['reason']}", file=sys.stderr)
+    for s in summary["sessions"]:
+        print(f"{s['name']}: {s['frames']} frames, {s['bouts']} bouts -> {s['frames_file']}")
+    if not summary["sessions"]:
+        print("dbm-predict: error: no session could be predicted", file=sys.stderr)
+        return 2
+    print(f"summary: {Path(summary['out_dir']) / 'summary.json'}")
+    return 0
+
+
+def cli() -> None:
+    """Console-script wrapper that exits with :func:`main`'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()
