@@ -59,7 +59,9 @@ def find_checkpoint(run_dir: str | Path) -> Path:
     metrics_file = run_dir / "metrics.json"
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
-        candidates += [Path(p) for p in (metrics.get("best_checkpoint"), metrics.get("last_checkpoint")) if p]
+        candidates += [
+            Path(p) for p in (metrics.get("best_checkpoint"), metrics.get("last_checkpoint")) if p
+        ]
     candidates.append(run_dir / "checkpoints" / "last.ckpt")
     for c in candidates:
         if c.is_file():
@@ -111,9 +113,7 @@ def _tensorboard_dir(run_dir: Path) -> Path:
     return run_dir / "tensorboard"
 
 
-def _confusion(
-    probs: list[np.ndarray], labels: list[np.ndarray], n_classes: int
-) -> np.ndarray:
+def _confusion(probs: list[np.ndarray], labels: list[np.ndarray], n_classes: int) -> np.ndarray:
     """``(C, C)`` counts (rows = true) over labelled frames."""
     y = np.concatenate([np.asarray(a, dtype=np.int64) for a in labels])
     pred = np.concatenate([np.asarray(p).argmax(axis=1) for p in probs])

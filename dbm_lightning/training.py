@@ -201,6 +201,8 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     seed = int(cfg.get("seed", 0))
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(int(cfg["torch_threads"]))
     pl.seed_everything(seed, workers=True)
     started = time.perf_counter()
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from io_helpers import dlc_frame, write_dlc_csv
 
 from dbm_lightning.cli.plots import main as plots_main
 from dbm_lightning.cli.predict import main as predict_main
@@ -33,7 +34,6 @@ from dbm_lightning.prediction import (
     smooth_probabilities,
 )
 from dbm_lightning.training import build_datamodule, run_training
-from io_helpers import dlc_frame, write_dlc_csv
 
 CLIP = "raw_clip{}DLC_resnet50_OpenFieldHighResApr8shuffle1_1030000"
 SPEED_PART = "Butt/Proximal Tail"
@@ -62,6 +62,15 @@ def _tiny_config(data: dict, labels: dict, epochs: int = 6) -> dict:
         "callbacks": {},
         "test_after_fit": False,
     }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> None:
+    """Tiny models: one torch thread is much faster than two (the machine is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +318,8 @@ def test_missing_body_part_exits_2(
     rng = np.random.default_rng(0)
     df = dlc_frame(rng.uniform(0, 400, (50, 5, 2)), np.ones((50, 5)), parts)
     bad = write_dlc_csv(tmp_path / "notail.csv", df)
-    rc = predict_main(["--ckpt", str(real_run["ckpt"]), "--input", str(bad), "--out", str(tmp_path)])
+    args = ["--ckpt", str(real_run["ckpt"]), "--input", str(bad), "--out", str(tmp_path)]
+    rc = predict_main([*args, "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2
     assert "notail.csv" in err and SPEED_PART in err
@@ -367,7 +377,11 @@ def test_predict_new_synthetic_sessions(synthetic_run: dict, tmp_path: Path) -> 
     assert plots_main([str(run_dir), "--k", "8"]) == 0
     figures = [run_dir / "figures" / f"{name}.png" for name in FIGURES]
     _check_figures(figures)
-    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert {f"figures/{name}" for name in FIGURES} <= set(events.Tags()["images"])
     out = tmp_path / "b"
     args = ["--ckpt", str(synthetic_run["ckpt"]), "--input", str(synthetic_run["new"])]
     assert predict_main([*args, "--out", str(out), "--no-progress"]) == 0
@@ -390,8 +404,9 @@ def _check_figures(paths: list[Path]) -> None:
 
 
 def test_dbm_plots_on_real_run(real_run: dict, tmp_path: Path) -> None:
-    """dbm-plots rebuilds the data from the configuration stored in the checkpoint (the run
-    has no config.yaml), reuses the stored microstates and writes every figure."""
+    """Without a config file dbm-plots rebuilds the data from the configuration stored in
+    the checkpoint; it reuses the stored microstates and writes every figure."""
+    (real_run["dir"] / "config.yaml").unlink(missing_ok=True)
     out = tmp_path / "figs"
     assert plots_main([str(real_run["dir"]), "--k", str(K_REAL), "--out", str(out)]) == 0
     _check_figures([out / f"{name}.png" for name in FIGURES])

@@ -48,12 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="merge bouts shorter than N frames into a neighbour (1: none)",
     )
     p.add_argument("--individual", default=None, help="multi-animal files: which individual")
+    p.add_argument("--fps", type=float, default=None, help="frame rate (default: the training's)")
     p.add_argument(
-        "--fps", type=float, default=None, help="frame rate (default: the training's)"
-    )
-    p.add_argument(
-        "--microstates", type=Path, default=None, help="microstates.npz to use instead of the "
-        "checkpoint's"
+        "--microstates",
+        type=Path,
+        default=None,
+        help="microstates.npz to use instead of the checkpoint's",
     )
     p.add_argument(
         "--skip-bad", action="store_true", help="skip unreadable files instead of stopping"
