@@ -31,6 +31,7 @@ from dbm_lightning.prediction import (
     load_classifier,
     load_microstates_from_checkpoint,
 )
+from dbm_lightning.runs import METRICS_FILE
 
 __all__ = ["FIGURES", "find_checkpoint", "load_run_config", "make_run_figures", "microstate_groups"]
 
@@ -56,7 +57,7 @@ def find_checkpoint(run_dir: str | Path) -> Path:
     ``checkpoints/last.ckpt``."""
     run_dir = Path(run_dir)
     candidates = [run_dir / "checkpoints" / "best.ckpt"]
-    metrics_file = run_dir / "metrics.json"
+    metrics_file = run_dir / METRICS_FILE
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
         candidates += [
@@ -105,7 +106,7 @@ def microstate_groups(class_names: list[str]) -> dict[str, list[str]]:
 
 
 def _tensorboard_dir(run_dir: Path) -> Path:
-    metrics_file = run_dir / "metrics.json"
+    metrics_file = run_dir / METRICS_FILE
     if metrics_file.is_file():
         tb = json.loads(metrics_file.read_text()).get("tensorboard_dir")
         if tb:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from dbm_lightning.runs import FAILED_FILE, METRICS_FILE
+
 SEED_KEYS = ("seed",)
 """Overrides that only change the random seed (pooled into mean +/- std)."""
 
@@ -104,8 +106,8 @@ def find_runs(root: str | Path) -> list[RunRecord]:
     runs: list[RunRecord] = []
     for run_dir in run_dirs:
         record = RunRecord(path=run_dir, overrides=_read_overrides(run_dir))
-        metrics_path = run_dir / "metrics.json"
-        failed_path = run_dir / "failed.json"
+        metrics_path = run_dir / METRICS_FILE
+        failed_path = run_dir / FAILED_FILE
         if metrics_path.is_file():
             try:
                 record.metrics = flatten_metrics(json.loads(metrics_path.read_text()))

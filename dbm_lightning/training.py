@@ -33,10 +33,9 @@ from dbm_lightning.features import FeatureConfig
 from dbm_lightning.labeling import build_labeler
 from dbm_lightning.models import DBMClassifier
 from dbm_lightning.preprocess import ArenaBounds, PreprocessConfig
+from dbm_lightning.runs import METRICS_FILE, clear_outcome
 
 log = logging.getLogger(__name__)
-
-METRICS_FILE = "metrics.json"
 
 
 def _plain(cfg: Any) -> Any:
@@ -200,6 +199,7 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
     cfg = _plain(cfg)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    clear_outcome(output_dir)
     seed = int(cfg.get("seed", 0))
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg["torch_threads"]))
@@ -236,6 +236,13 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
         )
         test_metrics = _scalar_metrics(results[0] if results else {}, "test/")
 
+    microstates_info = None
+    ms_cfg = cfg.get("microstates") or {}
+    if ms_cfg.get("enabled", False) and best_path and not fast_dev_run:
+        microstates_info = fit_run_microstates(
+            best_path, dm, output_dir, int(ms_cfg.get("k", 50)), seed
+        )
+
     summary = dm.summary()
     metrics = {
         "val": val_final,
@@ -258,10 +265,31 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
         "train_frames": int(module.train_frames_seen),
         "train_frames_per_s": float(module.train_frames_seen / max(module.train_seconds, 1e-9)),
         "seed": seed,
+        "microstates": microstates_info,
         "tensorboard_dir": logger.log_dir if logger else None,
     }
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=_json_default))
     return metrics
+
+
+def fit_run_microstates(
+    ckpt_path: str | Path, dm: DBMDataModule, output_dir: Path, k: int, seed: int
+) -> dict[str, Any]:
+    """Fit ``k`` microstates on the LSTM output of the checkpoint's model over every session,
+    save them in ``output_dir`` and inside the checkpoint; return where and how long."""
+    from dbm_lightning.prediction import extract_run_microstates
+
+    started = time.perf_counter()
+    best = DBMClassifier.load_from_checkpoint(ckpt_path, map_location="cpu")
+    result = extract_run_microstates(
+        best, dm, k=k, seed=seed, run_dir=output_dir, ckpt_path=ckpt_path
+    )
+    return {
+        "k": result.microstates.k,
+        "method": result.microstates.method,
+        "files": [str(f) for f in result.files],
+        "fit_time_s": time.perf_counter() - started,
+    }
 
 
 def _json_default(obj: Any) -> Any:

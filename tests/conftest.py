@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# The DBM networks are tiny: one thread is fastest and keeps the suite steady on 2 shared cores.
+torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DBM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

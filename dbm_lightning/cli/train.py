@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from dbm_lightning.cli.config import conf_dir
+from dbm_lightning.runs import write_failure
 
 log = logging.getLogger("dbm-train")
 
@@ -42,19 +43,6 @@ def train_from_hydra(cfg: DictConfig) -> float:
             f"TensorBoard logs: {metrics['tensorboard_dir']}\n  tensorboard --logdir {output_dir}"
         )
     return float(metrics["val_best"]["acc"])
-
-
-def write_failure(output_dir: Path, exc: BaseException) -> None:
-    """Record why a run failed in ``failed.json`` (read by ``dbm-report``)."""
-    import json
-    import traceback
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    record = {
-        "error": f"{type(exc).__name__}: {exc}",
-        "traceback": "".join(traceback.format_exception(exc)),
-    }
-    (output_dir / "failed.json").write_text(json.dumps(record, indent=2))
 
 
 def main() -> None:

@@ -1,0 +1,33 @@
+"""The files a training run leaves in its output directory, shared by the runner, the
+``dbm-train`` app and ``dbm-report`` (kept free of heavy imports)."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+
+METRICS_FILE = "metrics.json"
+"""Written by a run that finished: validation/test metrics, sessions, timings."""
+
+FAILED_FILE = "failed.json"
+"""Written by a run that raised: its error and traceback."""
+
+
+def write_failure(output_dir: str | Path, exc: BaseException) -> Path:
+    """Record why a run failed in ``failed.json`` beside its config."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+    path = output_dir / FAILED_FILE
+    path.write_text(json.dumps(record, indent=2))
+    return path
+
+
+def clear_outcome(output_dir: str | Path) -> None:
+    """Forget the outcome of an earlier run in the same folder (before a new one starts)."""
+    for name in (METRICS_FILE, FAILED_FILE):
+        (Path(output_dir) / name).unlink(missing_ok=True)
