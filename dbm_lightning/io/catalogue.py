@@ -19,11 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pandas as pd
-
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io.cache import cached_load
 from dbm_lightning.io.dlc import H5_SUFFIXES, load_dlc
+from dbm_lightning.io.text_tables import read_text_csv
 from dbm_lightning.session import Session
 
 MANIFEST_COLUMNS = ("path", "mouse", "day", "condition")
@@ -173,15 +172,7 @@ def read_manifest(csv: str | Path) -> list[SessionEntry]:
     ``mouse``/``condition``/``day`` cells give ``None``.
     """
     csv = Path(csv)
-    if not csv.is_file():
-        raise DataFormatError(csv, "manifest not found")
-    try:
-        df = pd.read_csv(csv, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise DataFormatError(csv, "manifest is empty") from None
-    except Exception as exc:
-        raise DataFormatError(csv, f"cannot parse manifest ({exc})") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df = read_text_csv(csv, "manifest")
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing:
         raise DataFormatError(csv, f"manifest lacks column(s) {missing} (has {list(df.columns)})")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dbm_lightning.errors import DataFormatError
+from dbm_lightning.io.text_tables import read_text_csv
 from dbm_lightning.session import UNLABELLED
 
 _FRAME_COLUMNS = ("frame", "frames", "frame_index", "index", "")
@@ -50,15 +51,7 @@ def load_labels(
         ``(n_frames,)`` int64 indices into ``names`` with ``UNLABELLED`` (-1) for no label.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "label file not found")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise DataFormatError(path, "label file is empty") from None
-    except Exception as exc:
-        raise DataFormatError(path, f"cannot parse label CSV ({exc})") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df = read_text_csv(path, "label file")
     df = df.apply(lambda col: col.str.strip())
     lower = [c.lower() for c in df.columns]
     if df.shape[1] == 0:
