@@ -44,7 +44,7 @@ def _plain(cfg: Any) -> Any:
         from omegaconf import DictConfig, ListConfig, OmegaConf
 
         if isinstance(cfg, DictConfig | ListConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
+            return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except ImportError:  # pragma: no cover - omegaconf is a dependency
         pass
     if isinstance(cfg, Mapping):

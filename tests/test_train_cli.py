@@ -153,3 +153,23 @@ def test_dlc_folder_data_config(tmp_path: Path) -> None:
     metrics = run_training(cfg, tmp_path / "run")
     assert sum(metrics["sessions"].values()) == 4
     assert metrics["skipped_sessions"] == []
+
+
+def test_dbm_train_bad_input_is_one_clear_line(tmp_path: Path) -> None:
+    """A truncated DeepLabCut file or a missing data.path: exit 2, the problem, no traceback."""
+    from dbm_lightning.cli.synth import main as synth_main
+
+    folder = tmp_path / "dlc"
+    synth_main(["--out", str(folder), "--mice", "1", "--days", "2", "--frames", "300"])
+    bad = folder / "m01_day1.csv"
+    bad.write_text(bad.read_text()[:2000])  # cut mid-row, as a copy that did not finish
+    base = [sys.executable, "-m", "dbm_lightning.cli.train", "data=dlc"]
+    for args, expected in (
+        ([f"data.path={folder}", f"hydra.run.dir={tmp_path / 'a'}"], [str(bad), "truncated"]),
+        ([f"hydra.run.dir={tmp_path / 'b'}"], ["data.path is required"]),
+    ):
+        proc = subprocess.run([*base, *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+        for text in expected:
+            assert text in proc.stderr

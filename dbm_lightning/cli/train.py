@@ -13,16 +13,31 @@ Examples::
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
 from dbm_lightning.cli.config import conf_dir
+from dbm_lightning.errors import DataFormatError
 from dbm_lightning.runs import write_failure
 
 log = logging.getLogger("dbm-train")
+
+USER_ERRORS = (DataFormatError, MissingMandatoryValue, FileNotFoundError)
+"""Errors caused by the input or the command line rather than by the code."""
+
+
+def _user_message(exc: Exception) -> str:
+    """What to tell the user about ``exc``, with the fix when it is a missing setting."""
+    if isinstance(exc, MissingMandatoryValue):
+        key = getattr(exc, "full_key", None) or "a required value"
+        return f"{key} is required, e.g. dbm-train {key}=... (the config marks it ???)"
+    return str(exc)
 
 
 def train_from_hydra(cfg: DictConfig) -> float:
@@ -30,12 +45,17 @@ def train_from_hydra(cfg: DictConfig) -> float:
     (the value an optimising sweeper maximises)."""
     from dbm_lightning.training import run_training
 
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         metrics = run_training(cfg, output_dir)
     except Exception as exc:
         # A failed run leaves its reason beside its config; the other runs of a sweep go on.
         write_failure(output_dir, exc)
+        if hydra_cfg.mode == RunMode.RUN and isinstance(exc, USER_ERRORS):
+            # bad input or a missing setting: one clear line, no traceback
+            print(f"dbm-train: {_user_message(exc)}", file=sys.stderr)
+            raise SystemExit(2) from None
         raise
     log.info("metrics: %s", output_dir / "metrics.json")
     if metrics.get("tensorboard_dir"):
