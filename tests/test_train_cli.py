@@ -173,3 +173,15 @@ def test_dbm_train_bad_input_is_one_clear_line(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr
         for text in expected:
             assert text in proc.stderr
+
+
+def test_same_seed_same_run_seed_zero_honoured(tmp_path: Path) -> None:
+    """seed=0 is a seed like any other: two runs with it train identical weights; seed=1 not."""
+    overrides = [*TINY_DATA, "trainer.max_epochs=1", "microstates.enabled=false"]
+    weights = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        metrics = run_training(compose_config([*overrides, f"seed={seed}"]), tmp_path / name)
+        state = torch.load(metrics["last_checkpoint"], weights_only=False)["state_dict"]
+        weights[name] = torch.cat([v.flatten().float() for v in state.values()])
+    assert torch.equal(weights["a"], weights["b"])
+    assert not torch.equal(weights["a"], weights["c"])
