@@ -115,7 +115,11 @@ def _check_window(window: int, stride: int) -> None:
 
 
 def make_windows(
-    features: np.ndarray, labels: np.ndarray, window: int, stride: int
+    features: np.ndarray,
+    labels: np.ndarray,
+    window: int,
+    stride: int,
+    count_once: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut one session into windows of ``window`` frames every ``stride`` frames.
 
@@ -127,6 +131,9 @@ def make_windows(
         ``(T,)`` per-frame labels (``-1`` = ignore).
     window, stride
         Window length and step in frames (``1 <= stride <= window``).
+    count_once
+        Keep a frame's label only in the first window that holds it (``-1`` in the others), so
+        that metrics over the windows count every frame exactly once (evaluation splits).
 
     Returns
     -------
@@ -150,6 +157,9 @@ def make_windows(
     idx = starts[:, None] + np.arange(window, dtype=np.int64)[None, :]  # (N, W)
     X = np.ascontiguousarray(features[idx], dtype=np.float32).reshape(len(starts), window, f)
     Y = np.ascontiguousarray(labels[idx], dtype=np.int64).reshape(len(starts), window)
+    if count_once and len(starts) > 1:
+        covered_until = np.concatenate([[0], starts[:-1] + window])  # end of the previous window
+        Y[idx < covered_until[:, None]] = UNLABELLED
     return X, Y
 
 
@@ -733,8 +743,16 @@ class DBMDataModule(pl.LightningDataModule):
             members = [p for p in self._prepared.values() if p.split == split]
             if not members:
                 continue
+            # training windows overlap (stride); evaluation windows tile each session and
+            # count every frame once, so val/test metrics are exact per-frame metrics
+            stride = self.stride if split == "train" else self.window
             xs, ys = zip(
-                *(make_windows(p.features, p.labels, self.window, self.stride) for p in members),
+                *(
+                    make_windows(
+                        p.features, p.labels, self.window, stride, count_once=split != "train"
+                    )
+                    for p in members
+                ),
                 strict=True,
             )
             X = torch.from_numpy(np.ascontiguousarray(np.concatenate(xs)))

@@ -103,6 +103,23 @@ def test_every_frame_covered_with_its_own_values(t: int, window: int, data) -> N
         assert real.sum() == t and (X[~real] == 0).all()
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=300),
+    st.integers(min_value=1, max_value=64),
+    st.data(),
+)
+def test_count_once_labels_every_frame_exactly_once(t: int, window: int, data) -> None:
+    """Evaluation windows: each frame's label is in exactly one window, features untouched."""
+    stride = data.draw(st.integers(min_value=1, max_value=window))
+    feats = np.arange(t, dtype=np.float32)[:, None]
+    labels = np.arange(t, dtype=np.int64)
+    X, Y = make_windows(feats, labels, window, stride, count_once=True)
+    X_all, _ = make_windows(feats, labels, window, stride)
+    np.testing.assert_array_equal(X, X_all)
+    np.testing.assert_array_equal(np.sort(Y[Y >= 0]), labels)
+
+
 # ------------------------------------------------------------------ in-memory pipeline
 
 
@@ -200,12 +217,16 @@ def test_setup_shapes_invalid_frames_and_counts(sessions) -> None:
         assert X.dtype == torch.float32 and Y.dtype == torch.int64
         assert X.is_contiguous() and Y.is_contiguous()
         assert X.shape[1:] == (50, n_feat) and Y.shape[1:] == (50,)
+        stride = 30 if split == "train" else 50  # evaluation windows tile the sessions
         expected = sum(
-            len(window_starts(s.n_frames, 50, 30))
+            len(window_starts(s.n_frames, 50, stride))
             for s in sessions
             if dm.assignment[s.name] == split
         )
         assert X.shape[0] == expected
+        if split != "train":  # ... and count every valid frame exactly once
+            n_valid = sum(int((p.labels >= 0).sum()) for p in dm.session_features(split))
+            assert int((Y >= 0).sum()) == n_valid
 
     first = dm.predict_sessions([sessions[0].name])[0]
     assert first.split == "train"
