@@ -100,6 +100,31 @@ def build_datamodule(cfg: Mapping[str, Any]) -> DBMDataModule:
     )
 
 
+def describe_data(summary: Mapping[str, Any]) -> str:
+    """One paragraph on the sessions of a run: split sizes, skipped files, gap fractions."""
+    sessions = summary.get("sessions", {})
+    text = "sessions: " + ", ".join(f"{n} {split}" for split, n in sessions.items())
+    skipped = summary.get("skipped") or []
+    if skipped:
+        text += f"; {len(skipped)} skipped: " + "; ".join(
+            f"{s['path']} ({s['reason']})" for s in skipped
+        )
+    gaps = summary.get("gaps") or []
+    for key, what in (
+        ("frac_low_likelihood", "frames with a low-likelihood point"),
+        ("frac_interpolated", "interpolated"),
+        ("frac_missing", "still missing (masked out of the loss)"),
+    ):
+        values = [g[key] for g in gaps if key in g]
+        if values:
+            worst = max(gaps, key=lambda g: g.get(key, 0.0))
+            text += (
+                f"; {what}: median {100 * float(np.median(values)):.1f} %"
+                f" (max {100 * worst[key]:.1f} % in {worst['session']})"
+            )
+    return text
+
+
 def build_classifier(cfg: Mapping[str, Any], dm: DBMDataModule) -> DBMClassifier:
     """The LightningModule from the ``model``, ``optim`` and ``loss`` groups, sized by ``dm``."""
     cfg = _plain(cfg)
@@ -211,7 +236,9 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
     (output_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     dm = build_datamodule(cfg)
     dm.setup("fit")
-    (output_dir / "data_summary.json").write_text(json.dumps(dm.summary(), indent=2, default=str))
+    data_summary = dm.summary()
+    (output_dir / "data_summary.json").write_text(json.dumps(data_summary, indent=2, default=str))
+    log.info("%s", describe_data(data_summary))
     module = build_classifier(cfg, dm)
     logger = build_logger(cfg, output_dir)
     trainer, checkpoint = build_trainer(cfg, output_dir, logger)
