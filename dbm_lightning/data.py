@@ -522,6 +522,24 @@ def _finalise(raw: np.ndarray, standardizer: Standardizer) -> tuple[np.ndarray, 
     return np.ascontiguousarray(z, dtype=np.float32), valid
 
 
+def _stack_windows(
+    members: Sequence[PreparedSession], window: int, stride: int, count_once: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The windows of several sessions in one preallocated contiguous array pair (no list of
+    per-session copies to concatenate: at the paper's scale that halves the peak memory)."""
+    counts = [len(window_starts(p.features.shape[0], window, stride)) for p in members]
+    n_features = members[0].features.shape[1]
+    X = np.empty((sum(counts), window, n_features), dtype=np.float32)
+    Y = np.empty((sum(counts), window), dtype=np.int64)
+    offset = 0
+    for p, n in zip(members, counts, strict=True):
+        X[offset : offset + n], Y[offset : offset + n] = make_windows(
+            p.features, p.labels, window, stride, count_once=count_once
+        )
+        offset += n
+    return X, Y
+
+
 def _session_fps(session: Session, fallback: float | None) -> float:
     return float(session.fps or fallback or DEFAULT_FPS)
 
@@ -723,10 +741,12 @@ class DBMDataModule(pl.LightningDataModule):
             if self.assignment[s.name] == "train"
         ]
         self.standardizer = Standardizer.fit(train_raw)
+        del train_raw
 
         self._prepared: dict[str, PreparedSession] = {}
-        for s, r, lab in zip(labelled, raw, labels, strict=True):
-            feats, valid = _finalise(r, self.standardizer)
+        for i, (s, lab) in enumerate(zip(labelled, labels, strict=True)):
+            feats, valid = _finalise(raw[i], self.standardizer)
+            raw[i] = None  # free each session's unstandardised copy as soon as it is done
             lab = np.where(valid, lab, UNLABELLED).astype(np.int64)
             self._prepared[s.name] = PreparedSession(
                 name=s.name,
@@ -746,18 +766,8 @@ class DBMDataModule(pl.LightningDataModule):
             # training windows overlap (stride); evaluation windows tile each session and
             # count every frame once, so val/test metrics are exact per-frame metrics
             stride = self.stride if split == "train" else self.window
-            xs, ys = zip(
-                *(
-                    make_windows(
-                        p.features, p.labels, self.window, stride, count_once=split != "train"
-                    )
-                    for p in members
-                ),
-                strict=True,
-            )
-            X = torch.from_numpy(np.ascontiguousarray(np.concatenate(xs)))
-            Y = torch.from_numpy(np.ascontiguousarray(np.concatenate(ys)))
-            self.datasets[split] = TensorDataset(X, Y)
+            X, Y = _stack_windows(members, self.window, stride, count_once=split != "train")
+            self.datasets[split] = TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
             self._n_windows[split] = int(X.shape[0])
 
         train_labels = np.concatenate(
