@@ -270,7 +270,6 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
             best_path, dm, output_dir, int(ms_cfg.get("k", 50)), seed
         )
 
-    summary = dm.summary()
     metrics = {
         "val": val_final,
         "val_best": {
@@ -280,9 +279,9 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
         "test": test_metrics,
         "best_checkpoint": best_path,
         "last_checkpoint": checkpoint.last_model_path or None,
-        "sessions": summary.get("sessions"),
-        "session_split": summary.get("assignment"),
-        "skipped_sessions": summary.get("skipped", []),
+        "sessions": data_summary.get("sessions"),
+        "session_split": data_summary.get("assignment"),
+        "skipped_sessions": data_summary.get("skipped", []),
         "n_classes": dm.n_classes,
         "class_names": list(dm.class_names),
         "n_features": dm.n_features,
@@ -290,7 +289,7 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
         "wall_time_s": time.perf_counter() - started,
         "fit_time_s": fit_seconds,
         "train_frames": int(module.train_frames_seen),
-        "train_frames_per_s": float(module.train_frames_seen / max(module.train_seconds, 1e-9)),
+        "train_frames_per_s": float(module.train_frames_per_s),
         "seed": seed,
         "microstates": microstates_info,
         "tensorboard_dir": logger.log_dir if logger else None,
@@ -304,10 +303,10 @@ def fit_run_microstates(
 ) -> dict[str, Any]:
     """Fit ``k`` microstates on the LSTM output of the checkpoint's model over every session,
     save them in ``output_dir`` and inside the checkpoint; return where and how long."""
-    from dbm_lightning.prediction import extract_run_microstates
+    from dbm_lightning.prediction import extract_run_microstates, load_classifier
 
     started = time.perf_counter()
-    best = DBMClassifier.load_from_checkpoint(ckpt_path, map_location="cpu")
+    best = load_classifier(ckpt_path)
     result = extract_run_microstates(
         best, dm, k=k, seed=seed, run_dir=output_dir, ckpt_path=ckpt_path
     )
