@@ -16,7 +16,9 @@ Pipeline of :class:`DBMDataModule.setup` (once, idempotent):
    fitted on the *training* sessions only and applied to all;
 8. invalid frames (any non-finite feature, after standardising) get features 0 and label -1;
    a frame with label -1 is ignored by the loss and the metrics;
-9. each split is cut into windows (:func:`make_windows`) held as contiguous tensors.
+9. each split's frames are stored once, sessions one after another in one float32 array
+   (written, standardised and served in place); a :class:`WindowDataset` gathers the windows
+   of a batch from it (the windows of :func:`make_windows`, never stored as copies).
 
 :func:`prepare_session` applies steps 2, 3, 5 (stored bounds), 6, 7 (stored standardiser)
 and 8 to a new session from :meth:`DBMDataModule.pipeline_state`, so prediction sees exactly
@@ -26,7 +28,7 @@ the features the model was trained on.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.features import FeatureConfig, Standardizer, compute_features, feature_names
@@ -50,6 +52,7 @@ from dbm_lightning.preprocess import (
     GapReport,
     PreprocessConfig,
     clean_session,
+    require_valid_frames,
     scale_pose,
 )
 from dbm_lightning.session import UNLABELLED, Session
@@ -61,9 +64,13 @@ __all__ = [
     "DBMDataModule",
     "DBMMatSource",
     "DLCFolderSource",
+    "EpochShuffleSampler",
     "PreparedSession",
     "SplitConfig",
+    "SplitLeakError",
     "SyntheticSource",
+    "WindowDataset",
+    "check_split",
     "kfold_mouse_groups",
     "make_windows",
     "prepare_session",
@@ -161,6 +168,149 @@ def make_windows(
         covered_until = np.concatenate([[0], starts[:-1] + window])  # end of the previous window
         Y[idx < covered_until[:, None]] = UNLABELLED
     return X, Y
+
+
+class WindowDataset(Dataset):
+    """The windows of one split, gathered on demand from the split's frames stored once.
+
+    The frames of the split's sessions lie one after another in ``features (N, F)`` float32
+    and ``labels (N,)`` int64 (-1 = ignore); a session shorter than ``window`` is followed by
+    ``window - T`` padding frames (features 0, label -1), so that windows never reach into the
+    next session. Window ``i`` is frames ``starts[i] .. starts[i] + window - 1``, and its first
+    ``hidden[i]`` labels read -1: frames that an earlier window already holds (the
+    ``count_once`` rule of :func:`make_windows`). Nothing is copied per window until a batch is
+    gathered.
+
+    :meth:`__getitems__` (which a ``DataLoader`` with a batch size calls with a batch's
+    indices) returns the whole batch ``(x (B, W, F), y (B, W))`` gathered by one indexing op
+    per tensor; such a loader must pass ``collate_fn=WindowDataset.collate``, which keeps the
+    batch as it is. ``dataset[i]`` gives one window ``(x (W, F), y (W,))``.
+    """
+
+    def __init__(
+        self,
+        features: np.ndarray | torch.Tensor,
+        labels: np.ndarray | torch.Tensor,
+        starts: np.ndarray | torch.Tensor,
+        window: int,
+        hidden: np.ndarray | torch.Tensor | None = None,
+    ) -> None:
+        self.features = torch.as_tensor(features).contiguous()
+        self.labels = torch.as_tensor(labels).contiguous()
+        self.starts = torch.as_tensor(starts, dtype=torch.int64).reshape(-1)
+        self.window = int(window)
+        n = self.features.shape[0]
+        if self.features.ndim != 2 or self.labels.shape != (n,):
+            raise ValueError(
+                f"need features (N, F) and labels (N,), got {tuple(self.features.shape)} and "
+                f"{tuple(self.labels.shape)}"
+            )
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1 frame, got {window}")
+        if len(self.starts) and (
+            int(self.starts.min()) < 0 or int(self.starts.max()) + self.window > n
+        ):
+            raise ValueError(f"window starts must lie in [0, {n - self.window}]")
+        if hidden is not None:
+            hidden = torch.as_tensor(hidden, dtype=torch.int64).reshape(-1)
+            if hidden.shape != self.starts.shape:
+                raise ValueError(f"hidden has {len(hidden)} entries for {len(self.starts)} windows")
+            hidden = hidden if bool((hidden > 0).any()) else None
+        self.hidden = hidden
+        self._views()
+
+    def _views(self) -> None:
+        """Overlapping views ``(N - W + 1, W, F)`` and ``(N - W + 1, W)`` of every window
+        position, from which a batch is one ``index_select`` (contiguous block copies)."""
+        n, w = self.features.shape[0], self.window
+        self._positions = torch.arange(w, dtype=torch.int64)
+        if n < w:  # no window at all
+            self._x = self._y = None
+            return
+        f = self.features.shape[1]
+        self._x = self.features.as_strided(
+            (n - w + 1, w, f), (f, f, 1), self.features.storage_offset()
+        )
+        self._y = self.labels.as_strided((n - w + 1, w), (1, 1), self.labels.storage_offset())
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_x", None)
+        state.pop("_y", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._views()
+
+    def __len__(self) -> int:
+        return int(self.starts.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: features, labels and the per-window index (no window is stored)."""
+        hidden = 0 if self.hidden is None else self.hidden.nbytes
+        return int(self.features.nbytes + self.labels.nbytes + self.starts.nbytes + hidden)
+
+    def gather(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> tuple[Any, Any]:
+        """Windows ``indices`` as fresh contiguous ``x (B, W, F)`` float32, ``y (B, W)`` int64."""
+        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
+        starts = self.starts[idx]
+        if self._x is None or self._y is None:
+            raise IndexError("this split has no windows")
+        x = torch.index_select(self._x, 0, starts)
+        y = torch.index_select(self._y, 0, starts)
+        if self.hidden is not None:
+            y.masked_fill_(self._positions[None, :] < self.hidden[idx][:, None], UNLABELLED)
+        return x, y
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Any, Any]:
+        return self.gather(indices)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        x, y = self.gather([int(index)])
+        return x[0], y[0]
+
+    @staticmethod
+    def collate(batch: Any) -> Any:
+        """The loader's ``collate_fn``: the batch from :meth:`__getitems__`, unchanged."""
+        return batch
+
+
+def _split_layout(
+    lengths: Sequence[int], window: int, stride: int, count_once: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame layout and windows of sessions stored one after another (:class:`WindowDataset`).
+
+    Parameters
+    ----------
+    lengths
+        Frames of each session, in storage order.
+    window, stride, count_once
+        As :func:`make_windows`.
+
+    Returns
+    -------
+    offsets, starts, hidden
+        ``offsets (S + 1,)``: first stored frame of each session and, last, the total (a session
+        shorter than ``window`` takes ``window`` frames: itself and its padding);
+        ``starts (N,)``: first stored frame of every window, session by session, as
+        :func:`window_starts`; ``hidden (N,)``: leading frames of each window whose label an
+        earlier window of the session already holds (all 0 unless ``count_once``).
+    """
+    _check_window(window, stride)
+    lengths = [int(t) for t in lengths]
+    rows = [max(t, window) if t > 0 else 0 for t in lengths]
+    offsets = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)]).astype(np.int64)
+    starts, hidden = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for t, off in zip(lengths, offsets[:-1], strict=True):
+        s = window_starts(t, window, stride)
+        h = np.zeros(len(s), dtype=np.int64)
+        if count_once and len(s) > 1:
+            h[1:] = np.maximum(s[:-1] + window - s[1:], 0)
+        starts.append(s + off)
+        hidden.append(h)
+    return offsets, np.concatenate(starts), np.concatenate(hidden)
 
 
 # ------------------------------------------------------------------------------- splits
@@ -381,6 +531,62 @@ def split_sessions(sessions: Sequence[Session], config: SplitConfig) -> dict[str
     return out
 
 
+class SplitLeakError(ValueError):
+    """A split that puts one recording (or, for mouse/day strategies, one mouse/day) on two
+    sides, which would let validation/test accuracy profit from training data."""
+
+
+def _recording_key(session: Session) -> str:
+    """What identifies a recording: its file, plus individual/trial when a file holds several."""
+    parts = [str(session.source) if session.source is not None else session.name]
+    for key in ("individual", "trial"):
+        if session.extra.get(key) is not None:
+            parts.append(f"{key} {session.extra[key]}")
+    return " / ".join(parts)
+
+
+def check_split(
+    sessions: Sequence[Session], assignment: Mapping[str, str], config: SplitConfig
+) -> None:
+    """Refuse an assignment in which anything that must stay on one side is on two.
+
+    Checked at run time by :meth:`DBMDataModule.setup`, whatever produced ``assignment``:
+    every session has exactly one known split; no recording (file, individual, trial) is on
+    two sides, even when it was listed twice under different names; and with
+    ``leave_mouse_out``/``kfold_mouse`` no mouse, with ``leave_day_out`` no day, is on two
+    sides.
+
+    Raises
+    ------
+    SplitLeakError
+        Naming the group, its sides and the sessions on each.
+    """
+    names = [s.name for s in sessions]
+    missing = [n for n in names if assignment.get(n) not in SPLITS]
+    if missing:
+        raise SplitLeakError(f"sessions without a train/val/test split: {missing}")
+    unknown = sorted(set(assignment) - set(names))
+    if unknown:
+        raise SplitLeakError(f"the split names sessions that were not loaded: {unknown}")
+    groupings: list[tuple[str, Any]] = [("recording", _recording_key)]
+    if config.strategy in ("leave_mouse_out", "kfold_mouse"):
+        groupings.append(("mouse", lambda s: s.mouse))
+    elif config.strategy == "leave_day_out":
+        groupings.append(("day", lambda s: s.day))
+    for what, key_of in groupings:
+        sides: dict[Any, dict[str, list[str]]] = {}
+        for s in sessions:
+            sides.setdefault(key_of(s), {}).setdefault(assignment[s.name], []).append(s.name)
+        leaks = {k: v for k, v in sides.items() if k is not None and len(v) > 1}
+        if leaks:
+            key, where = next(iter(leaks.items()))
+            detail = "; ".join(f"{split}: {', '.join(ns)}" for split, ns in where.items())
+            raise SplitLeakError(
+                f"{config.strategy} split puts {what} {key!r} on {len(where)} sides ({detail})"
+                + (f" and {len(leaks) - 1} more {what} group(s)" if len(leaks) > 1 else "")
+            )
+
+
 def kfold_mouse_groups(mice: Sequence[str], n_folds: int, seed: int = 0) -> list[list[str]]:
     """The mice of each fold of ``kfold_mouse`` (for reports; same shuffle as the split)."""
     mice = sorted({str(m) for m in mice}, key=_natural_key)
@@ -507,6 +713,24 @@ def _reorder_bodyparts(session: Session, bodyparts: Sequence[str]) -> Session:
     )
 
 
+def _check_same_bodyparts(sessions: Sequence[Session]) -> None:
+    """Every session tracks the same set of body parts as the first (order may differ): a
+    part only some sessions have would otherwise be dropped from them without a word."""
+    first = sessions[0]
+    ref = set(first.bodyparts)
+    for s in sessions[1:]:
+        if set(s.bodyparts) == ref:
+            continue
+        missing = [p for p in first.bodyparts if p not in s.bodyparts]
+        extra = [p for p in s.bodyparts if p not in ref]
+        raise DataFormatError(
+            s.source,
+            f"session {s.name!r} has body parts {list(s.bodyparts)} but session {first.name!r} "
+            f"({first.source}) has {list(first.bodyparts)} (missing {missing}, unknown "
+            f"{extra}): every session must track the same body parts",
+        )
+
+
 def _raw_features(
     cleaned: Session, config: FeatureConfig, arena: ArenaBounds, fps: float
 ) -> np.ndarray:
@@ -515,29 +739,59 @@ def _raw_features(
 
 
 def _finalise(raw: np.ndarray, standardizer: Standardizer) -> tuple[np.ndarray, np.ndarray]:
-    """Standardise; invalid frames (any non-finite feature) -> 0. Returns (features, valid)."""
-    z = standardizer.transform(raw)
-    valid = np.isfinite(z).all(axis=1)
-    z[~valid] = 0.0
-    return np.ascontiguousarray(z, dtype=np.float32), valid
+    """Standardise; invalid frames (any non-finite feature) -> 0. Returns (features, valid).
+
+    ``raw`` is standardised in place when it is a writeable C-contiguous float32 array."""
+    z = np.require(raw, dtype=np.float32, requirements=["C", "W"])
+    return z, _standardise_inplace(z, standardizer)
 
 
-def _stack_windows(
-    members: Sequence[PreparedSession], window: int, stride: int, count_once: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """The windows of several sessions in one preallocated contiguous array pair (no list of
-    per-session copies to concatenate: at the paper's scale that halves the peak memory)."""
-    counts = [len(window_starts(p.features.shape[0], window, stride)) for p in members]
-    n_features = members[0].features.shape[1]
-    X = np.empty((sum(counts), window, n_features), dtype=np.float32)
-    Y = np.empty((sum(counts), window), dtype=np.int64)
-    offset = 0
-    for p, n in zip(members, counts, strict=True):
-        X[offset : offset + n], Y[offset : offset + n] = make_windows(
-            p.features, p.labels, window, stride, count_once=count_once
+_FIT_CHUNK = 1 << 18
+"""Rows per piece of a very long training session handed to ``Standardizer.fit`` (which works
+in float64 one piece at a time)."""
+
+_TRANSFORM_CHUNK = 1 << 14
+"""Rows standardised at a time (bounds the float64 temporaries)."""
+
+
+def _row_chunks(block: np.ndarray, chunk: int) -> list[np.ndarray]:
+    """``block`` as views of at most ``chunk`` rows (one view when it is short enough)."""
+    if len(block) <= chunk:
+        return [block]
+    return [block[a : a + chunk] for a in range(0, len(block), chunk)]
+
+
+def _standardise_inplace(block: np.ndarray, standardizer: Standardizer) -> np.ndarray:
+    """Standardise the float32 ``block (T, F)`` in place, a few thousand rows at a time; invalid
+    frames (any non-finite feature after standardising) -> 0. Returns ``valid (T,)``."""
+    valid = np.empty(block.shape[0], dtype=bool)
+    for a in range(0, block.shape[0], _TRANSFORM_CHUNK):
+        z = standardizer.transform(block[a : a + _TRANSFORM_CHUNK])
+        ok = np.isfinite(z).all(axis=1)
+        z[~ok] = 0.0
+        block[a : a + _TRANSFORM_CHUNK] = z
+        valid[a : a + _TRANSFORM_CHUNK] = ok
+    return valid
+
+
+def _write_raw_features(out: np.ndarray, raw: np.ndarray, session: Session) -> None:
+    """Copy a session's raw features into its rows of the split's array; a frame with any
+    non-finite feature becomes all NaN there (so that the standardiser's NaN-aware fit skips
+    the whole frame, as it skips invalid frames)."""
+    if raw.shape != out.shape:
+        raise RuntimeError(
+            f"session {session.name!r}: features of shape {raw.shape}, expected {out.shape} "
+            "(feature_names and compute_features disagree)"
         )
-        offset += n
-    return X, Y
+    out[...] = raw
+    out[~np.isfinite(out).all(axis=1)] = np.nan
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (the prepared sessions share the training arrays)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
 
 
 def _session_fps(session: Session, fallback: float | None) -> float:
@@ -569,7 +823,9 @@ def prepare_session(
     """
     state = pipeline_state
     session = _reorder_bodyparts(session, state["bodyparts"])
-    cleaned, _ = clean_session(session, PreprocessConfig(**state["preprocess"]))
+    preprocess = PreprocessConfig(**state["preprocess"])
+    cleaned, _ = clean_session(session, preprocess)
+    require_valid_frames(cleaned, preprocess)
     raw = _raw_features(
         cleaned,
         FeatureConfig(**state["features"]),
@@ -597,6 +853,32 @@ class PreparedSession:
 
 
 # ------------------------------------------------------------------------- DataModule
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A new random order of ``n`` items each epoch that depends only on ``(seed, epoch)``.
+
+    Lightning calls :meth:`set_epoch` before every training epoch. Because the order does not
+    depend on how many epochs this process has already run, a run resumed from an epoch-end
+    checkpoint sees the same batches as an uninterrupted one (a plain shuffled loader draws
+    from a generator whose state a checkpoint does not keep).
+    """
+
+    def __init__(self, n: int, seed: int = 0, epoch: int = 0) -> None:
+        self.n = int(n)
+        self.seed = int(seed)
+        self.epoch = int(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch``."""
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return iter(rng.permutation(self.n).tolist())
+
+    def __len__(self) -> int:
+        return self.n
 
 
 def _merge_label_names(
@@ -654,7 +936,7 @@ class DBMDataModule(pl.LightningDataModule):
     --------------------------------
     n_features, n_classes, class_names, feature_names, bodyparts, train_class_counts,
     assignment (name -> split), skipped (``SkippedSession`` list), gap_reports (name ->
-    ``GapReport``), arena_bounds, standardizer, datasets (split -> ``TensorDataset``),
+    ``GapReport``), arena_bounds, standardizer, datasets (split -> :class:`WindowDataset`),
     has_val, has_test.
     """
 
@@ -696,6 +978,8 @@ class DBMDataModule(pl.LightningDataModule):
         self.cache_dir = cache_dir
         self.pin_memory = bool(pin_memory)
         self._is_setup = False
+        self._train_sampler: EpochShuffleSampler | None = None
+        self._resume_epoch = 0
 
     # ------------------------------------------------------------------ setup
 
@@ -710,14 +994,17 @@ class DBMDataModule(pl.LightningDataModule):
             raise ValueError(f"data source {self.source!r} gave no sessions")
 
         self.bodyparts = raw_sessions[0].bodyparts
+        _check_same_bodyparts(raw_sessions)
         sessions = [_reorder_bodyparts(s, self.bodyparts) for s in raw_sessions]
 
         self.gap_reports: dict[str, GapReport] = {}
         cleaned: list[Session] = []
         for s in sessions:
             c, report = clean_session(s, self.preprocess)
+            require_valid_frames(c, self.preprocess)
             cleaned.append(c)
             self.gap_reports[s.name] = report
+        del result, raw_sessions, sessions  # the raw pose and likelihood are no longer needed
 
         labelled = [self.labeler.label(s) for s in cleaned]
         self.class_names, labels = _merge_label_names(
@@ -726,53 +1013,86 @@ class DBMDataModule(pl.LightningDataModule):
         self.n_classes = len(self.class_names)
 
         self.arena_bounds = self.arena or ArenaBounds.from_data(cleaned)
-        raw = [
-            _raw_features(s, self.features, self.arena_bounds, _session_fps(s, self.fps))
-            for s in labelled
-        ]
+        del cleaned  # the labelled sessions hold the cleaned pose
         self.feature_names = feature_names(self.bodyparts, self.features)
-        self.n_features = int(raw[0].shape[1])
+        self.n_features = len(self.feature_names)
 
         self.assignment = split_sessions(labelled, self.split)
-        # fitted on the valid frames (every feature finite) of the training sessions only
-        train_raw = [
-            r[np.isfinite(r).all(axis=1)]
-            for s, r in zip(labelled, raw, strict=True)
-            if self.assignment[s.name] == "train"
-        ]
-        self.standardizer = Standardizer.fit(train_raw)
-        del train_raw
+        check_split(labelled, self.assignment, self.split)
 
-        self._prepared: dict[str, PreparedSession] = {}
-        for i, (s, lab) in enumerate(zip(labelled, labels, strict=True)):
-            feats, valid = _finalise(raw[i], self.standardizer)
-            raw[i] = None  # free each session's unstandardised copy as soon as it is done
-            lab = np.where(valid, lab, UNLABELLED).astype(np.int64)
-            self._prepared[s.name] = PreparedSession(
-                name=s.name,
-                split=self.assignment[s.name],
-                session=s.with_labels(lab, self.class_names),
-                features=feats,
-                labels=lab,
-                valid=valid,
-            )
-
-        self.datasets: dict[str, TensorDataset] = {}
-        self._n_windows: dict[str, int] = {}
-        for split in SPLITS:
-            members = [p for p in self._prepared.values() if p.split == split]
-            if not members:
+        # Each split's frames are stored once, sessions one after another, in one float32
+        # array that the features are written into, standardised in place and served from
+        # (no per-session copies, no windows copy: WindowDataset gathers batches from it).
+        members = {
+            split: [i for i, s in enumerate(labelled) if self.assignment[s.name] == split]
+            for split in SPLITS
+        }
+        stores: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for split, idx in members.items():
+            if not idx:
                 continue
+            offsets, _, _ = _split_layout(
+                [labelled[i].n_frames for i in idx], self.window, self.window
+            )
+            X = np.zeros((int(offsets[-1]), self.n_features), dtype=np.float32)
+            for i, off in zip(idx, offsets[:-1], strict=True):
+                s = labelled[i]
+                _write_raw_features(
+                    X[off : off + s.n_frames],
+                    _raw_features(s, self.features, self.arena_bounds, _session_fps(s, self.fps)),
+                    s,
+                )
+            stores[split] = (X, offsets)
+
+        # fitted on the valid frames (every feature finite) of the training sessions only:
+        # invalid frames are all NaN by now, which the NaN-aware fit skips
+        train_views: list[np.ndarray] = []
+        if "train" in stores:
+            X, offsets = stores["train"]
+            for i, off in zip(members["train"], offsets[:-1], strict=True):
+                train_views += _row_chunks(X[off : off + labelled[i].n_frames], _FIT_CHUNK)
+        self.standardizer = Standardizer.fit(train_views)
+        del train_views
+
+        prepared: dict[int, PreparedSession] = {}
+        self.datasets: dict[str, WindowDataset] = {}
+        self._n_windows: dict[str, int] = {}
+        for split, (X, offsets) in stores.items():
+            Y = np.full(X.shape[0], UNLABELLED, dtype=np.int64)
+            valid_all = np.zeros(X.shape[0], dtype=bool)
+            for i, off in zip(members[split], offsets[:-1], strict=True):
+                s = labelled[i]
+                rows = slice(int(off), int(off) + s.n_frames)
+                valid_all[rows] = _standardise_inplace(X[rows], self.standardizer)
+                Y[rows] = np.where(valid_all[rows], labels[i], UNLABELLED)
+                lab = _read_only(Y[rows])
+                prepared[i] = PreparedSession(
+                    name=s.name,
+                    split=split,
+                    session=s.with_labels(lab, self.class_names),
+                    features=_read_only(X[rows]),
+                    labels=lab,
+                    valid=_read_only(valid_all[rows]),
+                )
             # training windows overlap (stride); evaluation windows tile each session and
             # count every frame once, so val/test metrics are exact per-frame metrics
             stride = self.stride if split == "train" else self.window
-            X, Y = _stack_windows(members, self.window, stride, count_once=split != "train")
-            self.datasets[split] = TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
-            self._n_windows[split] = int(X.shape[0])
+            _, starts, hidden = _split_layout(
+                [labelled[i].n_frames for i in members[split]],
+                self.window,
+                stride,
+                count_once=split != "train",
+            )
+            self.datasets[split] = WindowDataset(
+                torch.from_numpy(X), torch.from_numpy(Y), starts, self.window, hidden
+            )
+            self._n_windows[split] = len(starts)
+        self._prepared: dict[str, PreparedSession] = {
+            prepared[i].name: prepared[i] for i in sorted(prepared)
+        }
+        del stores, prepared
 
-        train_labels = np.concatenate(
-            [p.labels for p in self._prepared.values() if p.split == "train"]
-        )
+        train_labels = self.datasets["train"].labels.numpy()  # the fit above needs a train split
         self.train_class_counts = np.bincount(
             train_labels[train_labels >= 0], minlength=self.n_classes
         ).astype(np.int64)
@@ -803,19 +1123,22 @@ class DBMDataModule(pl.LightningDataModule):
         ds = self.datasets.get(split)
         if ds is None:
             return []
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        sampler = None
+        if shuffle:
+            sampler = EpochShuffleSampler(len(ds), self.seed, epoch=self._resume_epoch)
+            self._train_sampler = sampler
         return DataLoader(
             ds,
             batch_size=self.batch_size,
-            shuffle=shuffle,
-            generator=generator,
+            sampler=sampler,
+            collate_fn=WindowDataset.collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=self.pin_memory,
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Training windows, shuffled every epoch with a seeded generator."""
+        """Training windows, shuffled every epoch by :class:`EpochShuffleSampler`."""
         loader = self._loader("train", shuffle=True)
         if not isinstance(loader, DataLoader):
             raise RuntimeError("the split left no training sessions")
@@ -830,6 +1153,19 @@ class DBMDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     # ---------------------------------------------------------- state & views
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: the training epoch whose order the sampler used last."""
+        sampler = self._train_sampler
+        return {"train_epoch": sampler.epoch if sampler is not None else None}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume the shuffling after the checkpoint's epoch (Lightning draws the first batch
+        of a resumed run before it announces the epoch to the sampler)."""
+        done = state_dict.get("train_epoch")
+        self._resume_epoch = 0 if done is None else int(done) + 1
+        if self._train_sampler is not None:
+            self._train_sampler.set_epoch(self._resume_epoch)
 
     def pipeline_state(self) -> dict[str, Any]:
         """JSON-able state that :func:`prepare_session` needs to reproduce the features."""

@@ -17,3 +17,7 @@ class DataFormatError(ValueError):
         self.problem = problem
         where = str(self.path) if self.path is not None else "<in memory>"
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple:
+        # picklable, so a launcher running the job in another process can hand it back
+        return (type(self), (self.path, self.problem))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -198,17 +199,27 @@ class Standardizer:
         A column with zero (or undefined) spread gets std 1; one with no finite value gets
         mean 0.
         """
-        arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+        # the arrays are read twice, each converted to float64 only while it is summed (no
+        # float64 copy of the whole data: the training split can be a GiB of float32)
+        arrays = [np.asarray(a) for a in arrays]
         if not arrays:
             raise ValueError("Standardizer.fit needs at least one array")
         widths = {a.shape[1] if a.ndim == 2 else -1 for a in arrays}
         if len(widths) != 1 or -1 in widths:
             raise ValueError(f"all arrays must be (T, F) with the same F, got widths {widths}")
-        total = sum(np.where(np.isfinite(a), a, 0.0).sum(axis=0) for a in arrays)
-        count = sum(np.isfinite(a).sum(axis=0) for a in arrays)
+        total: Any = 0
+        count: Any = 0
+        for a in arrays:
+            a = np.asarray(a, dtype=np.float64)
+            finite = np.isfinite(a)
+            total = total + np.where(finite, a, 0.0).sum(axis=0)
+            count = count + finite.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
-            sq = sum(np.where(np.isfinite(a), (a - mean) ** 2, 0.0).sum(axis=0) for a in arrays)
+            sq: Any = 0
+            for a in arrays:
+                a = np.asarray(a, dtype=np.float64)
+                sq = sq + np.where(np.isfinite(a), (a - mean) ** 2, 0.0).sum(axis=0)
             std = np.sqrt(sq / np.maximum(count, 1))
         std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
         return cls(mean, std)

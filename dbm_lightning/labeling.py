@@ -95,7 +95,7 @@ class PolygonZone:
 
 Zone = RectZone | CircleZone | PolygonZone
 
-_ZONE_KEYS = {
+ZONE_KEYS = {
     "rect": (RectZone, ("x_min", "x_max", "y_min", "y_max")),
     "circle": (CircleZone, ("cx", "cy", "r")),
     "polygon": (PolygonZone, ("vertices",)),
@@ -118,9 +118,9 @@ def zone_from_config(cfg: Mapping) -> Zone:
     name = cfg.pop("name", None)
     if name is None:
         raise ValueError(f"zone config {cfg} has no 'name'")
-    if shape not in _ZONE_KEYS:
-        raise ValueError(f"zone {name!r}: shape must be one of {sorted(_ZONE_KEYS)}, got {shape!r}")
-    cls, keys = _ZONE_KEYS[shape]
+    if shape not in ZONE_KEYS:
+        raise ValueError(f"zone {name!r}: shape must be one of {sorted(ZONE_KEYS)}, got {shape!r}")
+    cls, keys = ZONE_KEYS[shape]
     missing = [k for k in keys if k not in cfg]
     extra = sorted(set(cfg) - set(keys))
     if missing or extra:

@@ -26,6 +26,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from dbm_lightning.atomic import write_atomic
 from dbm_lightning.microstates import transition_probabilities
 
 __all__ = [
@@ -568,8 +569,7 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     if not path.suffix:
         path = path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    return path
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi))
 
 
 def log_figure(logger_or_writer: Any, tag: str, fig: Figure, step: int = 0) -> None:

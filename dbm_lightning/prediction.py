@@ -25,10 +25,11 @@ from __future__ import annotations
 import contextlib
 import heapq
 import importlib.util
-import json
-import os
+import itertools
 import warnings
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dbm_lightning.atomic import write_atomic, write_json_atomic
+from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.data import prepare_session
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io import load_dlc, scan_folder
+from dbm_lightning.io.csv_writer import csv_bytes
 from dbm_lightning.microstates import Microstates, fit_microstates
 from dbm_lightning.session import Session
 
@@ -217,10 +221,10 @@ def bouts_table(
     ``duration_frames, duration_s``; one row per bout, in time order.
     """
     lab = np.asarray(labels)
+    starts, lengths, values = run_lengths(lab)  # on integer codes when given: no object compare
     if label_names is not None and lab.size and np.issubdtype(lab.dtype, np.integer):
         names = np.asarray(list(label_names), dtype=object)
-        lab = np.where(lab >= 0, names[np.clip(lab, 0, len(names) - 1)], None)
-    starts, lengths, values = run_lengths(lab)
+        values = np.where(values >= 0, names[np.clip(values, 0, len(names) - 1)], None)
     duration_s = lengths / float(fps) if fps else np.full(lengths.size, np.nan)
     return pd.DataFrame(
         {
@@ -241,21 +245,29 @@ def bouts_table(
 def load_classifier(ckpt_path: str | Path) -> Any:
     """The ``DBMClassifier`` of a checkpoint, on the CPU, in eval mode.
 
+    The file is read with :func:`~dbm_lightning.checkpoints.read_checkpoint` (no pickled code
+    is executed) and the module rebuilt from its hyperparameters.
+
     Raises
     ------
     FileNotFoundError
         When the file does not exist.
     DataFormatError
-        When it is not a DBM checkpoint with a pipeline state.
+        When it is not a DBM checkpoint with a pipeline state, or holds pickled objects.
     """
+    path = Path(ckpt_path)
+    return _classifier_from_checkpoint(path, read_checkpoint(path))
+
+
+def _classifier_from_checkpoint(path: Path, ckpt: dict[str, Any]) -> Any:
+    """The eval-mode ``DBMClassifier`` of an already read checkpoint dict."""
     from dbm_lightning.models import DBMClassifier
 
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        module = DBMClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any load failure is a bad checkpoint
+        module = DBMClassifier(**ckpt["hyper_parameters"])
+        module.load_state_dict(ckpt["state_dict"])
+        module.on_load_checkpoint(ckpt)
+    except Exception as exc:  # noqa: BLE001 - any rebuild failure is a bad checkpoint
         raise DataFormatError(path, f"not a readable DBM checkpoint ({exc})") from None
     if not module.hparams.get("pipeline_state"):
         raise DataFormatError(
@@ -312,21 +324,16 @@ def embed_microstates_in_checkpoint(ckpt_path: str | Path, ms: Microstates) -> P
     import torch
 
     path = Path(ckpt_path)
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(path)
     ckpt[CHECKPOINT_KEY] = _microstates_to_plain(ms)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda tmp: torch.save(ckpt, tmp))
 
 
 def load_microstates_from_checkpoint(ckpt_path: str | Path) -> Microstates | None:
     """The microstates stored in a checkpoint by :func:`embed_microstates_in_checkpoint`,
     or ``None`` when it holds none."""
-    import torch
 
-    ckpt = torch.load(Path(ckpt_path), map_location="cpu", weights_only=False)
-    d = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
+    d = read_checkpoint(ckpt_path).get(CHECKPOINT_KEY)
     return _microstates_from_plain(d) if d else None
 
 
@@ -451,6 +458,52 @@ def extract_run_microstates(
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Prediction:
+    """Per-frame arrays of one session (what the frames table holds)."""
+
+    class_names: list[str]
+    pred: np.ndarray  # (T,) int64 class index
+    probs: np.ndarray  # (T, C) float32
+    states: np.ndarray  # (T,) int64, -1 at invalid frames / without microstates
+    valid: np.ndarray  # (T,) bool
+
+    def columns(self) -> dict[str, Any]:
+        """The frames table's columns (``label`` as a categorical of the class names)."""
+        table: dict[str, Any] = {
+            "frame": np.arange(self.pred.shape[0], dtype=np.int64),
+            "label": pd.Categorical.from_codes(self.pred, categories=self.class_names),
+        }
+        for c, name in enumerate(self.class_names):
+            table[f"prob_{name}"] = self.probs[:, c]
+        table["microstate"] = self.states
+        table["valid"] = self.valid
+        return table
+
+
+def _predict_arrays(
+    module: Any,
+    session: Session,
+    microstates: Microstates | None,
+    smoothing: int,
+    min_bout: int,
+) -> _Prediction:
+    state = _pipeline_state(module)
+    class_names = [str(c) for c in (module.hparams.get("class_names") or state["class_names"])]
+    features, valid = prepare_session(session, state)
+    probs, embedding = _run_model(module, features)
+    probs = smooth_probabilities(probs, smoothing)
+    pred = probs.argmax(axis=1) if probs.shape[0] else np.zeros(0, dtype=np.int64)
+    pred = merge_short_bouts(pred, min_bout).astype(np.int64, copy=False)
+    if microstates is not None:
+        emb = np.array(embedding, dtype=np.float32)
+        emb[~valid] = np.nan
+        states = np.asarray(microstates.assign(emb), dtype=np.int64)
+    else:
+        states = np.full(features.shape[0], -1, dtype=np.int64)
+    return _Prediction(class_names, pred, probs, states, np.asarray(valid, dtype=bool))
+
+
 def predict_session(
     module: Any,
     session: Session,
@@ -488,28 +541,10 @@ def predict_session(
     DataFormatError
         When the session lacks body parts the model was trained on (naming file and parts).
     """
-    state = _pipeline_state(module)
-    class_names = list(module.hparams.get("class_names") or state["class_names"])
-    features, valid = prepare_session(session, state)
-    probs, embedding = _run_model(module, features)
-    probs = smooth_probabilities(probs, smoothing)
-    pred = probs.argmax(axis=1) if probs.shape[0] else np.zeros(0, dtype=np.int64)
-    pred = merge_short_bouts(pred, min_bout)
-    if microstates is not None:
-        emb = np.array(embedding, dtype=np.float32)
-        emb[~valid] = np.nan
-        states = microstates.assign(emb)
-    else:
-        states = np.full(features.shape[0], -1, dtype=np.int64)
-    names = np.asarray(class_names, dtype=object)
-    table: dict[str, Any] = {
-        "frame": np.arange(features.shape[0], dtype=np.int64),
-        "label": names[pred] if pred.size else np.zeros(0, dtype=object),
-    }
-    for c, name in enumerate(class_names):
-        table[f"prob_{name}"] = probs[:, c]
-    table["microstate"] = states.astype(np.int64)
-    table["valid"] = valid.astype(bool)
+    result = _predict_arrays(module, session, microstates, smoothing, min_bout)
+    table = result.columns()
+    names = np.asarray(result.class_names, dtype=object)
+    table["label"] = names[result.pred] if result.pred.size else np.zeros(0, dtype=object)
     return pd.DataFrame(table)
 
 
@@ -544,10 +579,37 @@ def _check_format(fmt: str) -> None:
 
 def _write_table(df: pd.DataFrame, path: Path, fmt: str) -> Path:
     if fmt == "csv":
-        df.to_csv(path, index=False)
-    else:
-        df.to_parquet(path, index=False)
-    return path
+        return write_atomic(path, lambda tmp: df.to_csv(tmp, index=False))
+    return write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+FLOAT_DECIMALS = 8
+"""Decimals of the probabilities in the CSV frames tables (``%.8f``)."""
+
+
+def _write_frames(result: _Prediction, path: Path, fmt: str) -> Path:
+    """The frames table: CSV through the vectorised writer (pandas when it cannot write a
+    column exactly), Parquet through pandas/pyarrow."""
+    columns = result.columns()
+    if fmt == "csv":
+        try:
+            text = csv_bytes(columns, decimals=FLOAT_DECIMALS)
+        except ValueError:  # e.g. infinite probabilities: let pandas format them
+            text = None
+        if text is not None:
+            return write_atomic(path, lambda tmp: tmp.write_bytes(text))
+    table = pd.DataFrame(columns)
+    table["label"] = table["label"].astype(object)
+    return _write_table(table, path, fmt)
+
+
+def _label_share(result: _Prediction) -> dict[str, float]:
+    """Share of each predicted label over the valid frames, most frequent first (labels
+    never predicted on a valid frame are left out)."""
+    counts = np.bincount(result.pred[result.valid], minlength=len(result.class_names))
+    total = counts.sum()
+    order = np.argsort(-counts, kind="stable")
+    return {result.class_names[i]: float(counts[i] / total) for i in order if counts[i] > 0}
 
 
 def predict_paths(
@@ -594,25 +656,95 @@ def predict_paths(
     ImportError
         Parquet asked without pyarrow.
     """
+    _check_format(fmt)
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    files: list[Path] = []
+    missing: DataFormatError | None = None
+    try:
+        for p in items:
+            files.extend(find_session_files(p))
+    except DataFormatError as exc:  # raised after the checkpoint's errors, as before
+        missing, files = exc, []
+    # the first files are read (a thread, no GIL held while parsing) while the checkpoint loads
+    with _ReadAhead(files, lambda f: load_dlc(f, individual=individual, fps=fps)) as sessions:
+        return _predict_files(
+            ckpt,
+            files,
+            sessions,
+            missing,
+            out_dir,
+            fmt,
+            smoothing,
+            min_bout,
+            fps,
+            microstates,
+            skip_errors,
+            progress,
+        )
+
+
+class _ReadAhead:
+    """``read(file)`` of each file in order, one thread reading up to two files ahead."""
+
+    def __init__(self, files: list[Path], read: Any) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbm-predict-read")
+        self._todo = iter(files)
+        self._read = read
+        self._window: deque[Future] = deque(
+            self._pool.submit(read, f) for f in itertools.islice(self._todo, 2)
+        )
+
+    def __enter__(self) -> _ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self._window:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+    def next(self) -> Session:
+        """The next file's session (or the reader's exception)."""
+        future = self._window.popleft()
+        nxt = next(self._todo, None)
+        if nxt is not None:
+            self._window.append(self._pool.submit(self._read, nxt))
+        return future.result()
+
+
+def _predict_files(
+    ckpt: str | Path,
+    files: list[Path],
+    sessions: _ReadAhead,
+    missing: DataFormatError | None,
+    out_dir: str | Path,
+    fmt: str,
+    smoothing: int,
+    min_bout: int,
+    fps: float | None,
+    microstates: Microstates | str | Path | None,
+    skip_errors: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    """The body of :func:`predict_paths` once the files are known and being read."""
     from tqdm.auto import tqdm
 
-    _check_format(fmt)
-    module = load_classifier(ckpt)
+    ckpt_path = Path(ckpt)
+    checkpoint = read_checkpoint(ckpt_path)  # read once: the model and its microstates
+    module = _classifier_from_checkpoint(ckpt_path, checkpoint)
     state = _pipeline_state(module)
     if isinstance(microstates, str | Path):
         microstates = Microstates.load(microstates)
     if microstates is None:
-        microstates = load_microstates_from_checkpoint(ckpt)
+        stored = checkpoint.get(CHECKPOINT_KEY)
+        microstates = _microstates_from_plain(stored) if stored else None
         if microstates is None:
             warnings.warn(
                 f"{ckpt}: the checkpoint holds no microstates (fit them with `dbm-plots RUN_DIR`); "
                 "the microstate column is -1",
-                stacklevel=2,
+                stacklevel=3,
             )
-    items = [paths] if isinstance(paths, str | Path) else list(paths)
-    files: list[Path] = []
-    for p in items:
-        files.extend(find_session_files(p))
+    if missing is not None:
+        raise missing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame_rate = float(fps or state.get("fps") or 30.0)
@@ -633,8 +765,8 @@ def predict_paths(
     bar = tqdm(files, desc="dbm-predict", unit="session", disable=not progress)
     for path in bar:
         try:
-            session = load_dlc(path, individual=individual, fps=fps)
-            frames = predict_session(module, session, microstates, smoothing, min_bout)
+            session = sessions.next()
+            result = _predict_arrays(module, session, microstates, smoothing, min_bout)
         except DataFormatError as exc:
             if not skip_errors:
                 raise
@@ -645,21 +777,20 @@ def predict_paths(
             name = f"{path.stem}_{path.suffix.lstrip('.').lower()}"
         used.add(name)
         bar.set_postfix_str(name)
-        bouts = bouts_table(frames["label"].to_numpy(), fps=frame_rate)
-        frames_path = _write_table(frames, out / f"{name}.frames.{ext}", fmt)
+        bouts = bouts_table(result.pred, fps=frame_rate, label_names=result.class_names)
+        frames_path = _write_frames(result, out / f"{name}.frames.{ext}", fmt)
         bouts_path = _write_table(bouts, out / f"{name}.bouts.{ext}", fmt)
-        shares = frames.loc[frames["valid"], "label"].value_counts(normalize=True)
         summary["sessions"].append(
             {
                 "name": name,
                 "source": str(path),
-                "frames": int(len(frames)),
-                "valid_frames": int(frames["valid"].sum()),
+                "frames": int(result.pred.shape[0]),
+                "valid_frames": int(result.valid.sum()),
                 "bouts": int(len(bouts)),
                 "frames_file": str(frames_path),
                 "bouts_file": str(bouts_path),
-                "label_share": {str(k): float(v) for k, v in shares.items()},
+                "label_share": _label_share(result),
             }
         )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(out / "summary.json", summary)
     return summary

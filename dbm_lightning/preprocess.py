@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from dbm_lightning.errors import DataFormatError
 from dbm_lightning.session import Session
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "PreprocessConfig",
     "clean_session",
     "interpolate_gaps",
+    "require_valid_frames",
     "scale_pose",
 ]
 
@@ -142,6 +144,27 @@ def clean_session(session: Session, config: PreprocessConfig) -> tuple[Session, 
 def valid_frames(pose: np.ndarray) -> np.ndarray:
     """``(T,)`` bool: True where every body part has finite x and y."""
     return np.isfinite(pose).all(axis=tuple(range(1, pose.ndim)))
+
+
+def require_valid_frames(cleaned: Session, config: PreprocessConfig) -> None:
+    """Raise :class:`DataFormatError` naming the session's file when no frame of the *cleaned*
+    session is valid (e.g. every likelihood below the threshold): such a session would
+    silently contribute nothing."""
+    if cleaned.n_frames and valid_frames(cleaned.pose).any():
+        return
+    tracked = np.isfinite(cleaned.pose).all(axis=2).any(axis=0)
+    never = [p for p, ok in zip(cleaned.bodyparts, tracked, strict=True) if not ok]
+    why = (
+        f"body part(s) {never} never tracked with likelihood >= {config.likelihood_threshold}"
+        if never
+        else "the body parts are never all tracked in the same frame"
+    )
+    raise DataFormatError(
+        cleaned.source,
+        f"session {cleaned.name!r}: no valid frame after cleaning (likelihood threshold "
+        f"{config.likelihood_threshold}, max gap {config.max_gap}) in its {cleaned.n_frames} "
+        f"frames: {why}",
+    )
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from dbm_lightning.atomic import write_atomic, write_text_atomic
 from dbm_lightning.runs import FAILED_FILE, METRICS_FILE
 
 SEED_KEYS = ("seed",)
@@ -269,7 +270,7 @@ def comparison_plot(
     ax.set_title(f"{metric}: mean ± std over seeds (dots: single runs)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
     plt.close(fig)
     return path
 
@@ -292,14 +293,14 @@ def write_report(
         "plot": out / "comparison.png",
     }
     best = best_config(table, metric)
-    table.assign(best=table["config"] == best if not table.empty else []).to_csv(
-        paths["csv"], index=False
-    )
-    failed.to_csv(paths["failed"], index=False)
-    paths["markdown"].write_text(
+    ranked = table.assign(best=table["config"] == best if not table.empty else [])
+    write_atomic(paths["csv"], lambda tmp: ranked.to_csv(tmp, index=False))
+    write_atomic(paths["failed"], lambda tmp: failed.to_csv(tmp, index=False))
+    write_text_atomic(
+        paths["markdown"],
         to_markdown(
             table, failed, metric, title=f"Sweep report: {root}", shared=shared_overrides(runs)
-        )
+        ),
     )
     comparison_plot(table, runs, metric, paths["plot"])
     return paths

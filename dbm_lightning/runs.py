@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import json
 import traceback
 from pathlib import Path
+
+from dbm_lightning.atomic import write_json_atomic
 
 METRICS_FILE = "metrics.json"
 """Written by a run that finished: validation/test metrics, sessions, timings."""
@@ -15,16 +16,16 @@ FAILED_FILE = "failed.json"
 
 
 def write_failure(output_dir: str | Path, exc: BaseException) -> Path:
-    """Record why a run failed in ``failed.json`` beside its config."""
+    """Record why a run failed in ``failed.json`` beside its config (and drop a
+    ``metrics.json`` that an earlier run left in the same folder: it no longer applies)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / METRICS_FILE).unlink(missing_ok=True)
     record = {
         "error": f"{type(exc).__name__}: {exc}",
         "traceback": "".join(traceback.format_exception(exc)),
     }
-    path = output_dir / FAILED_FILE
-    path.write_text(json.dumps(record, indent=2))
-    return path
+    return write_json_atomic(output_dir / FAILED_FILE, record)
 
 
 def clear_outcome(output_dir: str | Path) -> None:

@@ -9,10 +9,10 @@ pieces it builds from each config group are public too: :func:`build_datamodule`
 
 from __future__ import annotations
 
-import json
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,15 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from dbm_lightning.atomic import write_json_atomic, write_text_atomic
+from dbm_lightning.checkpoints import (
+    LAST_CHECKPOINT,
+    AtomicCheckpointIO,
+    check_compatible,
+    read_checkpoint,
+    resolve_ckpt_path,
+)
+from dbm_lightning.config_check import validate_config
 from dbm_lightning.data import (
     DBMDataModule,
     DBMMatSource,
@@ -162,10 +171,36 @@ def build_logger(cfg: Mapping[str, Any], output_dir: Path) -> TensorBoardLogger 
     )
 
 
+class EpochSeed(pl.Callback):
+    """Reseed Python, NumPy and torch before the first batch of every training epoch from
+    ``(seed, epoch)``, so dropout and noise in an epoch do not depend on the epochs before it:
+    a run resumed from an epoch-end checkpoint continues exactly as the uninterrupted run
+    would. (At the first batch rather than at ``on_train_epoch_start``, which Lightning skips
+    for the first epoch after restoring a checkpoint written at an epoch's end.)"""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx != 0:
+            return
+        state = np.random.SeedSequence([self.seed, trainer.current_epoch]).generate_state(1)
+        seed = int(state[0])
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+
 def build_trainer(
-    cfg: Mapping[str, Any], output_dir: Path, logger: TensorBoardLogger | bool
+    cfg: Mapping[str, Any],
+    output_dir: Path,
+    logger: TensorBoardLogger | bool,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> tuple[pl.Trainer, ModelCheckpoint]:
-    """The Lightning Trainer with best/last checkpoints and optional early stopping."""
+    """The Lightning Trainer with best/last checkpoints (written atomically), per-epoch
+    seeding, optional early stopping and any extra ``callbacks``."""
     cfg = _plain(cfg)
     cb_cfg = cfg.get("callbacks", {})
     ck = dict(cb_cfg.get("checkpoint", {}))
@@ -175,10 +210,23 @@ def build_trainer(
         monitor=ck.get("monitor", "val/acc"),
         mode=ck.get("mode", "max"),
         save_top_k=int(ck.get("save_top_k", 1)),
-        save_last=bool(ck.get("save_last", True)),
         auto_insert_metric_name=False,
     )
-    callbacks: list[pl.Callback] = [checkpoint]
+    callbacks = [checkpoint, EpochSeed(int(cfg.get("seed", 0))), *callbacks]
+    if ck.get("save_last", True):
+        # Lightning's own save_last refreshes last.ckpt only when a best checkpoint is saved;
+        # resuming needs the state after every epoch, so a second callback writes it.
+        callbacks.insert(
+            1,
+            ModelCheckpoint(
+                dirpath=output_dir / "checkpoints",
+                filename=Path(LAST_CHECKPOINT).stem,
+                monitor=None,
+                save_top_k=1,
+                every_n_epochs=1,
+                enable_version_counter=False,
+            ),
+        )
     es = cb_cfg.get("early_stopping") or {}
     if es.get("enabled", False):
         callbacks.append(
@@ -193,6 +241,7 @@ def build_trainer(
         default_root_dir=str(output_dir),
         logger=logger,
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
         deterministic=bool(cfg.get("deterministic", True)),
         **trainer_kwargs,
     )
@@ -213,15 +262,23 @@ def _scalar_metrics(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]
     return out
 
 
-def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, Any]:
+def run_training(
+    cfg: Mapping[str, Any], output_dir: str | Path, callbacks: Sequence[pl.Callback] = ()
+) -> dict[str, Any]:
     """Train one model as configured, write ``metrics.json`` in ``output_dir`` and return it.
 
     Steps: seed everything (seed 0 included), build and set up the data module, build the
     classifier, fit with best/last checkpoints, evaluate the best checkpoint on the test split
     when there is one, and record validation/test metrics, the sessions used and skipped, wall
-    time and training throughput.
+    time and training throughput. ``callbacks`` are added to the Trainer's.
+
+    ``cfg["ckpt_path"]`` resumes from a checkpoint (``"last"``: this output directory's
+    ``checkpoints/last.ckpt``); it must have been trained on the same body parts, classes and
+    features. Resuming a run killed mid-epoch repeats that epoch and ends with the same
+    metrics as an uninterrupted run with the same seed (on the CPU).
     """
     cfg = _plain(cfg)
+    validate_config(cfg)  # config mistakes stop here, before anything is written or read
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     clear_outcome(output_dir)
@@ -233,20 +290,23 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
 
     import yaml  # PyYAML comes with omegaconf
 
-    (output_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
     dm = build_datamodule(cfg)
     dm.setup("fit")
     data_summary = dm.summary()
-    (output_dir / "data_summary.json").write_text(json.dumps(data_summary, indent=2, default=str))
+    write_json_atomic(output_dir / "data_summary.json", data_summary, default=str)
     log.info("%s", describe_data(data_summary))
     module = build_classifier(cfg, dm)
+    if ckpt_path:
+        check_compatible(ckpt_path, read_checkpoint(ckpt_path)["hyper_parameters"], dm)
     logger = build_logger(cfg, output_dir)
-    trainer, checkpoint = build_trainer(cfg, output_dir, logger)
+    trainer, checkpoint = build_trainer(cfg, output_dir, logger, callbacks)
     if logger:
         log.info("TensorBoard logs: %s  (tensorboard --logdir %s)", logger.log_dir, output_dir)
 
     fit_started = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - fit_started
 
     val_final = _scalar_metrics(trainer.callback_metrics, "val/")
@@ -278,7 +338,7 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
         },
         "test": test_metrics,
         "best_checkpoint": best_path,
-        "last_checkpoint": checkpoint.last_model_path or None,
+        "last_checkpoint": str(last) if (last := output_dir / LAST_CHECKPOINT).is_file() else None,
         "sessions": data_summary.get("sessions"),
         "session_split": data_summary.get("assignment"),
         "skipped_sessions": data_summary.get("skipped", []),
@@ -294,7 +354,7 @@ def run_training(cfg: Mapping[str, Any], output_dir: str | Path) -> dict[str, An
         "microstates": microstates_info,
         "tensorboard_dir": logger.log_dir if logger else None,
     }
-    (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=_json_default))
+    write_json_atomic(output_dir / METRICS_FILE, metrics, default=_json_default)
     return metrics
 
 

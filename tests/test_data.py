@@ -185,6 +185,12 @@ def sessions() -> list[Session]:
     return s
 
 
+def all_windows(dm: DBMDataModule, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every window of a split, in order (a copy: for tests on small data)."""
+    ds = dm.datasets[split]
+    return ds.gather(range(len(ds)))
+
+
 def build(sessions, **kwargs) -> DBMDataModule:
     args = dict(
         source=ListSource(sessions),
@@ -213,7 +219,7 @@ def test_setup_shapes_invalid_frames_and_counts(sessions) -> None:
     assert dm.has_val and dm.has_test
 
     for split in ("train", "val", "test"):
-        X, Y = dm.datasets[split].tensors
+        X, Y = all_windows(dm, split)
         assert X.dtype == torch.float32 and Y.dtype == torch.int64
         assert X.is_contiguous() and Y.is_contiguous()
         assert X.shape[1:] == (50, n_feat) and Y.shape[1:] == (50,)
@@ -252,11 +258,11 @@ def test_setup_shapes_invalid_frames_and_counts(sessions) -> None:
 def test_setup_is_idempotent_and_loads_once(sessions) -> None:
     dm = build(sessions)
     dm.setup("fit")
-    X = dm.datasets["train"].tensors[0]
+    X = dm.datasets["train"].features
     dm.setup("test")
     dm.setup("validate")
     assert dm.source.calls == 1
-    assert dm.datasets["train"].tensors[0] is X
+    assert dm.datasets["train"].features is X
 
 
 def test_loaders_seeded_shuffle_and_order(sessions) -> None:
@@ -265,11 +271,9 @@ def test_loaders_seeded_shuffle_and_order(sessions) -> None:
     a = [y for _, y in dm.train_dataloader()]
     b = [y for _, y in dm.train_dataloader()]
     assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
-    Y = dm.datasets["train"].tensors[1]
+    Y = all_windows(dm, "train")[1]
     assert not torch.equal(torch.cat(a), Y)  # shuffled
-    assert torch.equal(
-        torch.cat([y for _, y in dm.val_dataloader()]), dm.datasets["val"].tensors[1]
-    )
+    assert torch.equal(torch.cat([y for _, y in dm.val_dataloader()]), all_windows(dm, "val")[1])
     x, y = next(iter(dm.test_dataloader()))
     assert x.shape == (4, 50, dm.n_features) and y.shape == (4, 50)
     assert dm.train_dataloader().persistent_workers is False
@@ -394,6 +398,142 @@ def test_dlc_folder_source_skips_corrupted(tmp_path: Path) -> None:
         strict.load(cache_dir=False)
 
 
+# ------------------------------------------------- window dataset: each split's frames once
+
+
+def with_short_sessions(sessions: list[Session], t: int = 30) -> list[Session]:
+    """The sessions plus one ``t``-frame session of mice m0 (train), m1 (val), m2 (test)."""
+    short = [walk_session(f"m{m}_day9", t, 99 + m, f"m{m}", 9) for m in (0, 1, 2)]
+    return sessions[:3] + short[:1] + sessions[3:] + short[1:]
+
+
+@pytest.mark.parametrize(("window", "stride"), [(50, 30), (50, 50), (40, 7)])
+def test_gathered_windows_equal_make_windows(sessions, window: int, stride: int) -> None:
+    dm = build(with_short_sessions(sessions), window=window, stride=stride)
+    dm.setup()
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        evaluation = split != "train"
+        expected = [
+            make_windows(p.features, p.labels, window, window if evaluation else stride, evaluation)
+            for p in dm.session_features(split)
+        ]
+        X, Y = all_windows(dm, split)
+        assert X.dtype == torch.float32 and Y.dtype == torch.int64
+        assert X.is_contiguous() and Y.is_contiguous()
+        np.testing.assert_array_equal(X.numpy(), np.concatenate([e[0] for e in expected]))
+        np.testing.assert_array_equal(Y.numpy(), np.concatenate([e[1] for e in expected]))
+        # any batch, in any order (DataLoader's batched fetch), and single windows
+        ds = dm.datasets[split]
+        idx = rng.permutation(len(ds))[:6]
+        x, y = ds.__getitems__(idx.tolist())
+        assert torch.equal(x, X[idx]) and torch.equal(y, Y[idx])
+        x0, y0 = ds[int(idx[0])]
+        assert torch.equal(x0, X[idx[0]]) and torch.equal(y0, Y[idx[0]])
+
+
+def test_eval_windows_count_every_valid_frame_exactly_once(sessions) -> None:
+    dm = build(with_short_sessions(sessions), window=40, stride=13)
+    dm.setup()
+    for split in ("val", "test"):
+        ds = dm.datasets[split]
+        _, Y = all_windows(dm, split)
+        stored_frame = ds.starts[:, None] + torch.arange(40)  # of every frame of every window
+        counted = stored_frame[Y >= 0]
+        assert len(torch.unique(counted)) == len(counted)  # no frame counted twice
+        labelled = torch.nonzero(ds.labels >= 0).reshape(-1)
+        assert torch.equal(torch.sort(counted).values, labelled)  # every labelled frame once
+        assert torch.equal(ds.labels[counted], Y[Y >= 0])
+        n_valid = sum(int((p.labels >= 0).sum()) for p in dm.session_features(split))
+        assert len(counted) == n_valid
+
+
+def test_each_split_stores_its_frames_once_padding_only_short_sessions(sessions) -> None:
+    window = 50
+    dm = build(with_short_sessions(sessions), window=window, stride=30)
+    dm.setup()
+    n_feat = dm.n_features
+    for split in ("train", "val", "test"):
+        ds = dm.datasets[split]
+        members = dm.session_features(split)
+        frames = sum(len(p.labels) for p in members)
+        padding = sum(window - len(p.labels) for p in members if len(p.labels) < window)
+        assert padding == window - 30  # the one short session of the split
+        # features: every session once, in order, the short one followed by zeros
+        assert ds.features.dtype == torch.float32 and ds.features.is_contiguous()
+        assert ds.features.nbytes == (frames + padding) * n_feat * 4
+        pad = [max(window - len(p.labels), 0) for p in members]
+        np.testing.assert_array_equal(
+            ds.features.numpy(),
+            np.concatenate(
+                [
+                    np.concatenate([p.features, np.zeros((k, n_feat))])
+                    for p, k in zip(members, pad, strict=True)
+                ]
+            ),
+        )
+        np.testing.assert_array_equal(
+            ds.labels.numpy(),
+            np.concatenate(
+                [
+                    np.concatenate([p.labels, np.full(k, -1)])
+                    for p, k in zip(members, pad, strict=True)
+                ]
+            ),
+        )
+        # no windows copy: labels and the window index are all the dataset holds besides
+        assert ds.nbytes <= ds.features.nbytes + (frames + padding) * 8 + len(ds) * 16
+        if split == "train":  # the overlapping windows would take far more
+            assert ds.nbytes < 0.75 * len(ds) * window * n_feat * 4
+        # the prepared (full-length) sessions are read-only views of the same array
+        store = ds.features.numpy()
+        for p in members:
+            assert np.shares_memory(p.features, store) and not p.features.flags.writeable
+            assert np.shares_memory(p.labels, ds.labels.numpy())
+
+
+def test_standardizer_fit_equals_fit_on_valid_training_frames(sessions) -> None:
+    """Invalid frames are NaN rows in the split's array when the standardiser is fitted, which
+    gives exactly the fit on copies of the valid frames (the former way)."""
+    from dbm_lightning.features import Standardizer, compute_features
+    from dbm_lightning.preprocess import scale_pose
+
+    dm = build(sessions)
+    dm.setup()
+    valid_rows = []
+    for p in dm.session_features("train"):
+        pose = p.session.pose  # the cleaned pose
+        raw = compute_features(pose, scale_pose(pose, dm.arena_bounds), dm.features, 30.0)
+        valid_rows.append(raw[np.isfinite(raw).all(axis=1)])
+    assert sum(len(r) for r in valid_rows) < sum(
+        len(p.labels) for p in dm.session_features("train")
+    )
+    ref = Standardizer.fit(valid_rows)
+    np.testing.assert_array_equal(dm.standardizer.mean, ref.mean)
+    np.testing.assert_array_equal(dm.standardizer.std, ref.std)
+
+
+def test_train_loader_batches_follow_the_epoch_sampler(sessions) -> None:
+    import pickle
+
+    from dbm_lightning.data import EpochShuffleSampler
+
+    dm = build(sessions, seed=5, batch_size=4)
+    dm.setup()
+    X, Y = all_windows(dm, "train")
+    loader = dm.train_dataloader()
+    for epoch in (0, 3):
+        loader.sampler.set_epoch(epoch)
+        order = list(EpochShuffleSampler(len(X), seed=5, epoch=epoch))
+        batches = list(loader)
+        assert all(len(x) == 4 for x, _ in batches[:-1])
+        assert torch.equal(torch.cat([x for x, _ in batches]), X[order])
+        assert torch.equal(torch.cat([y for _, y in batches]), Y[order])
+    # a dataset sent to a worker process rebuilds its window views
+    ds = pickle.loads(pickle.dumps(dm.datasets["val"]))
+    assert torch.equal(ds.gather(range(len(ds)))[1], all_windows(dm, "val")[1])
+
+
 # ---------------------------------------------------------------------- real DBM sample
 
 
@@ -408,7 +548,7 @@ def test_dbm_sample_whole_trials(shared_data: Path) -> None:
     assert summary["sessions"] == {"train": 51, "val": 6, "test": 0}  # 10 % of 57 trials
     assert summary["skipped"] == []
     assert dm.n_features == 51 and dm.n_classes == len(dm.class_names) >= 2
-    X, Y = dm.datasets["train"].tensors
+    X, Y = all_windows(dm, "train")
     assert X.shape == (51, 800, 51) and Y.shape == (51, 800)  # one window per trial
     assert dm.train_class_counts.sum() == (Y >= 0).sum().item()
     x, y = next(iter(dm.train_dataloader()))
@@ -454,7 +594,7 @@ def test_synthetic_end_to_end_rules_and_truth() -> None:
     assert dm.class_names[:3] == ("left_port", "centre_port", "right_port")
     assert dm.summary()["sessions"] == {"train": 2, "val": 2, "test": 0}
     assert {n for n, sp in dm.assignment.items() if sp == "val"} == {"m02_day1", "m02_day2"}
-    X, Y = dm.datasets["train"].tensors
+    X, Y = all_windows(dm, "train")
     assert X.shape == (2 * 7, 100, 51 + 6 * 2 * 2 * 3)  # 400 frames -> starts 0,50,...,300
     assert dm.train_class_counts.sum() > 0.5 * 800
     x, y = next(iter(dm.train_dataloader()))

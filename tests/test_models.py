@@ -249,6 +249,46 @@ def test_balanced_accuracy_matches_sklearn() -> None:
     )
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_confusion_counts_and_metrics_equal_torchmetrics(seed: int) -> None:
+    """One confusion-count update per step gives, at the epoch's end, exactly the values of
+    the torchmetrics metrics fed with the valid frames of the same steps."""
+    from torchmetrics.classification import (
+        MulticlassAccuracy,
+        MulticlassConfusionMatrix,
+        MulticlassF1Score,
+    )
+
+    from dbm_lightning.models.lightning import ConfusionCounts, metrics_from_confusion
+
+    gen = torch.Generator().manual_seed(seed)
+    n_classes = 5
+    counts = ConfusionCounts(n_classes)
+    reference = {
+        "acc": MulticlassAccuracy(n_classes, average="micro"),
+        "macro_f1": MulticlassF1Score(n_classes, average="macro"),
+        "f1": MulticlassF1Score(n_classes, average=None),
+        "confmat": MulticlassConfusionMatrix(n_classes),
+    }
+    for _ in range(4):  # steps
+        logits = torch.randn(3, 20, n_classes, generator=gen)
+        logits[..., 4] -= 10.0  # class 4 is never predicted ...
+        y = torch.randint(-1, 3, (3, 20), generator=gen)  # ... nor true; -1 = ignored frame
+        counts.update(logits, y)
+        valid = y.reshape(-1) >= 0
+        for metric in reference.values():
+            metric.update(logits.reshape(-1, n_classes)[valid], y.reshape(-1)[valid])
+    confusion = counts.compute()
+    assert torch.equal(confusion, reference["confmat"].compute())
+    values = metrics_from_confusion(confusion)
+    for key in ("acc", "macro_f1", "f1"):
+        assert torch.equal(values[key], reference[key].compute()), key
+    assert values["f1"][4] == 0.0
+    assert torch.equal(values["balanced_acc"], balanced_accuracy_from_confusion(confusion))
+    counts.reset()
+    assert int(counts.confmat.sum()) == 0 and counts.update_count == 0
+
+
 # --------------------------------------------------------------------------------------------
 # Lightning: fit, TensorBoard, checkpoints, prediction
 # --------------------------------------------------------------------------------------------

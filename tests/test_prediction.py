@@ -392,6 +392,76 @@ def test_predict_new_synthetic_sessions(synthetic_run: dict, tmp_path: Path) -> 
         _check_frames(pd.read_csv(out / name), 450, module.class_names, 8)
 
 
+def test_predict_paths_tables_are_predict_session(
+    synthetic_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast table writers give predict_session's values (probabilities to 8 decimals),
+    its bouts and label shares; the checkpoint is read once per call."""
+    import warnings
+
+    from dbm_lightning import prediction
+    from dbm_lightning.io import load_dlc
+
+    ckpt = synthetic_run["ckpt"]
+    reads: list[Path] = []
+    real_read = prediction.read_checkpoint
+    monkeypatch.setattr(prediction, "read_checkpoint", lambda p: reads.append(p) or real_read(p))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no microstates in the checkpoint (yet)
+        summary = prediction.predict_paths(
+            ckpt, synthetic_run["new"], tmp_path / "p", smoothing=5, min_bout=3, progress=False
+        )
+    assert len(reads) == 1
+    module = load_classifier(ckpt)
+    ms = load_microstates_from_checkpoint(ckpt)
+    assert len(summary["sessions"]) == 2
+    for entry in summary["sessions"]:
+        expected = predict_session(module, load_dlc(entry["source"]), ms, 5, 3)
+        got = pd.read_csv(entry["frames_file"])
+        assert list(got.columns) == list(expected.columns)
+        for name in expected.columns:
+            if name.startswith("prob_"):
+                np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=5.1e-9)
+            else:
+                assert got[name].tolist() == expected[name].tolist(), name
+        bouts = pd.read_csv(entry["bouts_file"])
+        want = bouts_table(expected["label"].to_numpy(), fps=summary["fps"])
+        pd.testing.assert_frame_equal(bouts, want, check_dtype=False)
+        shares = expected.loc[expected["valid"], "label"].value_counts(normalize=True)
+        assert entry["label_share"] == pytest.approx(dict(shares))
+        assert entry["valid_frames"] == int(expected["valid"].sum())
+
+
+def test_interrupted_frames_table_leaves_the_previous_one(
+    synthetic_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vectorised frames writer goes through write_atomic: a run cancelled while the
+    text is being written leaves the previous table and no temporary file."""
+    import warnings
+
+    from dbm_lightning import prediction
+    from dbm_lightning.atomic import TMP_MARKER
+
+    out = tmp_path / "pred"
+    new = synthetic_run["new"] / "m01_day1.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prediction.predict_paths(synthetic_run["ckpt"], new, out, progress=False)
+        table = out / "m01_day1.frames.csv"
+        before = table.read_bytes()
+        real_write = Path.write_bytes
+
+        def interrupted(self: Path, data: bytes) -> int:
+            real_write(self, data[: len(data) // 2])  # half the rows reach the disk ...
+            raise KeyboardInterrupt  # ... then the job is cancelled
+
+        monkeypatch.setattr(Path, "write_bytes", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            prediction.predict_paths(synthetic_run["ckpt"], new, out, smoothing=9, progress=False)
+    assert table.read_bytes() == before
+    assert [p for p in out.iterdir() if TMP_MARKER in p.name] == []
+
+
 def _check_figures(paths: list[Path]) -> None:
     import matplotlib.image as mpimg
 

@@ -23,12 +23,13 @@ from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 from dbm_lightning.cli.config import conf_dir
+from dbm_lightning.config_check import ConfigError
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.runs import write_failure
 
 log = logging.getLogger("dbm-train")
 
-USER_ERRORS = (DataFormatError, MissingMandatoryValue, FileNotFoundError)
+USER_ERRORS = (ConfigError, DataFormatError, MissingMandatoryValue, FileNotFoundError)
 """Errors caused by the input or the command line rather than by the code."""
 
 

@@ -13,9 +13,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,6 +33,7 @@ from dbm_lightning.session import Session
 MANIFEST_COLUMNS = ("path", "mouse", "day", "condition")
 LABEL_SUFFIX = ".labels.csv"
 _PROGRESS_MIN = 4
+_MAX_WORKERS = 4
 _FIELD = re.compile(r"\{(\w+)\}")
 
 
@@ -224,6 +230,60 @@ def _read_entry(
     return session
 
 
+def default_workers() -> int:
+    """Reader threads of :func:`load_sessions`: the usable CPU cores, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(_MAX_WORKERS, cores))
+
+
+def _settle(fn: Callable[[SessionEntry], Session], entry: SessionEntry) -> Future:
+    """``fn(entry)`` as a completed future (its result or its exception)."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(entry))
+    except Exception as exc:  # noqa: BLE001 - handed to the caller, as from a thread
+        future.set_exception(exc)
+    return future
+
+
+def _in_order(
+    fn: Callable[[SessionEntry], Session], entries: list[SessionEntry], workers: int
+) -> Iterator[Future]:
+    """``fn(entry)`` of every entry as completed futures, in the entries' order.
+
+    With ``workers > 1`` a pool of threads reads ahead, a few consecutive entries per task (so
+    that short reads do not spend their time handing over the GIL), at most ``2 * workers``
+    tasks ahead of the caller: one that stops early leaves only those to finish.
+    """
+    if workers <= 1 or len(entries) <= 1:
+        for entry in entries:
+            yield _settle(fn, entry)
+        return
+    per_task = max(1, min(8, len(entries) // (4 * workers)))
+    batches = (entries[i : i + per_task] for i in range(0, len(entries), per_task))
+
+    def run(batch: list[SessionEntry]) -> list[Future]:
+        return [_settle(fn, e) for e in batch]
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dbm-load") as pool:
+        window: deque[Future] = deque(
+            pool.submit(run, b) for b in itertools.islice(batches, 2 * workers)
+        )
+        try:
+            while window:
+                task = window.popleft()
+                nxt = next(batches, None)
+                if nxt is not None:
+                    window.append(pool.submit(run, nxt))
+                yield from task.result()
+        finally:
+            for task in window:
+                task.cancel()
+
+
 def _session_name(entry: SessionEntry, session: Session) -> str:
     if entry.name:
         return entry.name
@@ -239,6 +299,7 @@ def load_sessions(
     individual: str | None = None,
     fps: float | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> LoadResult:
     """Read DLC session files; mouse/day/condition/name come from the entries.
 
@@ -256,45 +317,56 @@ def load_sessions(
         Passed to :func:`~dbm_lightning.io.dlc.load_dlc`.
     progress
         Show a tqdm bar when there are more than a few entries.
+    workers
+        Files read at once by a pool of threads (the parsers and file reads release the GIL);
+        default :func:`default_workers`, ``1`` reads one after the other. The result, the
+        warnings and the error raised (the first bad entry's) do not depend on it.
 
     Session names are made unique: a name already taken falls back to the file stem.
     """
     entries = list(entries)
-    iterator: Iterable[SessionEntry] = entries
+    bar = None
     if progress and len(entries) >= _PROGRESS_MIN:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(entries, desc="loading sessions", unit="file")
+        bar = tqdm(total=len(entries), desc="loading sessions", unit="file")
     sessions: list[Session] = []
     skipped: list[SkippedSession] = []
     names: set[str] = set()
-    for entry in iterator:
-        try:
-            session = _read_entry(entry, cache_dir, individual, fps)
-        except DataFormatError as exc:
-            if not skip_corrupted:
-                raise
-            reason = exc.problem
-            warnings.warn(f"skipping {entry.path}: {reason}", stacklevel=2)
-            skipped.append(SkippedSession(entry.path, reason))
-            continue
-        name = _session_name(entry, session)
-        if name in names:
-            name = entry.path.stem
-            k = 2
-            while name in names:
-                name, k = f"{entry.path.stem}_{k}", k + 1
-        names.add(name)
-        extra = {**session.extra, **entry.extra}
-        sessions.append(
-            replace(
-                session,
-                name=name,
-                mouse=entry.mouse,
-                day=entry.day,
-                condition=entry.condition,
-                extra=extra,
-                source=entry.path,
+    n_workers = default_workers() if workers is None else max(1, int(workers))
+    results = _in_order(lambda e: _read_entry(e, cache_dir, individual, fps), entries, n_workers)
+    with contextlib.closing(results), contextlib.ExitStack() as stack:
+        if bar is not None:
+            stack.callback(bar.close)
+        for entry, future in zip(entries, results, strict=True):
+            if bar is not None:
+                bar.update()
+            try:
+                session = future.result()
+            except DataFormatError as exc:
+                if not skip_corrupted:
+                    raise
+                reason = exc.problem
+                warnings.warn(f"skipping {entry.path}: {reason}", stacklevel=2)
+                skipped.append(SkippedSession(entry.path, reason))
+                continue
+            name = _session_name(entry, session)
+            if name in names:
+                name = entry.path.stem
+                k = 2
+                while name in names:
+                    name, k = f"{entry.path.stem}_{k}", k + 1
+            names.add(name)
+            extra = {**session.extra, **entry.extra}
+            sessions.append(
+                replace(
+                    session,
+                    name=name,
+                    mouse=entry.mouse,
+                    day=entry.day,
+                    condition=entry.condition,
+                    extra=extra,
+                    source=entry.path,
+                )
             )
-        )
     return LoadResult(sessions=sessions, skipped=skipped)

@@ -85,8 +85,26 @@ def load_labels(
     return labels.astype(np.int64), out_names
 
 
+_MAX_DIGITS = 9  # frame numbers and label codes above 10**9 are not plausible (and overflow)
+_MAX_CODE = 10_000  # integer label codes name classes "0".."max": a larger one is a typo
+
+
 def _is_int_text(values: np.ndarray) -> np.ndarray:
-    return np.char.isdigit(np.char.lstrip(values.astype(str), "-"))
+    """True where the text is an integer: digits after at most one leading '-'."""
+    text = values.astype(str)
+    digits = np.char.lstrip(text, "-")
+    n_minus = np.char.str_len(text) - np.char.str_len(digits)
+    return np.char.isdigit(digits) & (n_minus <= 1)
+
+
+def _as_int(path: Path, values: np.ndarray, what: str) -> np.ndarray:
+    """Integer text (already checked by :func:`_is_int_text`) -> int64, an error for a number
+    too long to be a frame or a code (instead of an OverflowError)."""
+    long = np.char.str_len(np.char.lstrip(values.astype(str), "-")) > _MAX_DIGITS
+    if long.any():
+        r = int(np.argmax(long))
+        raise DataFormatError(path, f"{what} {str(values[r])!r} (row {r + 1}) is too large")
+    return values.astype(np.int64)
 
 
 def _from_label_column(
@@ -95,9 +113,14 @@ def _from_label_column(
     present = values != ""
     is_int = _is_int_text(values)
     if present.any() and is_int[present].all():  # integer codes
-        codes = np.where(present, values, "-1").astype(np.int64)
+        codes = _as_int(path, np.where(present, values, "-1"), "label code")
         if (codes < UNLABELLED).any():
             raise DataFormatError(path, f"negative label code {codes.min()} (only -1 allowed)")
+        if names is None and codes.max() > _MAX_CODE:
+            row = int(np.argmax(codes))
+            raise DataFormatError(
+                path, f"label code {codes[row]} (row {row + 1}) is implausibly large"
+            )
         if names is None:
             names = tuple(str(i) for i in range(int(codes.max()) + 1))
         elif codes.max() >= len(names):
@@ -108,6 +131,15 @@ def _from_label_column(
                 f"{len(names)} label names {list(names)}",
             )
         return codes, names
+    n_int = int((present & is_int).sum())
+    if n_int:  # names and integer codes mixed: a corrupted cell; point at the odd one out
+        codes_odd = 2 * n_int <= int(present.sum())
+        r = int(np.argmax(present & (is_int if codes_odd else ~is_int)))
+        odd = "integer code" if codes_odd else "name"
+        raise DataFormatError(
+            path,
+            f"label column mixes names and integer codes: {odd} {str(values[r])!r} at row {r + 1}",
+        )
     uniq, inverse = np.unique(values, return_inverse=True)
     if names is None:
         names = tuple(str(u) for u in uniq if u != "")  # alphabetical
@@ -129,7 +161,7 @@ def _from_onehot(
         r, c = (int(v) for v in np.argwhere(~ok)[0])
         raise DataFormatError(
             path,
-            f"value {raw[r, c]!r} in column {cols[c]!r} (row {r + 1}) is not 0/1; expected "
+            f"value {str(raw[r, c])!r} in column {cols[c]!r} (row {r + 1}) is not 0/1; expected "
             "'frame,label' or one 0/1 column per behaviour",
         )
     hot = np.isin(raw, ["1", "1.0"])
@@ -160,8 +192,10 @@ def _order_by_frame(path: Path, frames_text: np.ndarray, labels: np.ndarray) -> 
     is_int = _is_int_text(frames_text)
     if not is_int.all():
         r = int(np.argmin(is_int))
-        raise DataFormatError(path, f"frame {frames_text[r]!r} (row {r + 1}) is not an integer")
-    frames = frames_text.astype(np.int64)
+        raise DataFormatError(
+            path, f"frame {str(frames_text[r])!r} (row {r + 1}) is not an integer"
+        )
+    frames = _as_int(path, frames_text, "frame")
     n = frames.size
     if (frames < 0).any() or (frames >= n).any():
         r = int(np.argmax((frames < 0) | (frames >= n)))

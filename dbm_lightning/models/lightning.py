@@ -3,7 +3,13 @@
 Batches are ``(x (B, W, F) float32, y (B, W) int64)`` with ``y == -1`` for frames to ignore
 (missing pose, unlabelled, window padding). Loss: cross-entropy over valid frames, optionally
 class-weighted (:func:`compute_class_weights`). Metrics per stage (``train``, ``val``, ``test``),
-on valid frames only, computed with torchmetrics and logged once per epoch:
+on valid frames only, logged once per epoch. A step only adds its frames to the stage's
+confusion counts (:class:`ConfusionCounts`, one ``bincount``) and its loss to a running
+frame-weighted sum, with no host sync; at the epoch's end every metric is computed from the
+counts, with the same values as torchmetrics' ``MulticlassAccuracy(average="micro")``,
+``MulticlassF1Score`` (macro and per class) and ``MulticlassConfusionMatrix``
+(:func:`metrics_from_confusion`), and the loss is the valid-frame-weighted mean of the steps'
+losses, as ``self.log(..., on_epoch=True, batch_size=n_valid)`` would give:
 
 - ``<stage>/loss``, ``<stage>/acc`` (micro: fraction of frames right, the paper's number),
   ``<stage>/balanced_acc`` (mean recall over the classes present in the targets, as
@@ -34,29 +40,28 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.loggers import TensorBoardLogger
-from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-)
+from torchmetrics import MaxMetric, Metric
 
 from dbm_lightning.models.factory import build_model
 
 __all__ = [
     "CLASS_WEIGHTINGS",
     "HP_METRICS",
+    "ConfusionCounts",
     "DBMClassifier",
     "balanced_accuracy_from_confusion",
     "compute_class_weights",
     "confusion_matrix_figure",
     "masked_cross_entropy",
+    "metrics_from_confusion",
 ]
 
 IGNORE_INDEX = -1
 CLASS_WEIGHTINGS = ("none", "inverse", "effective")
 HP_METRICS = ("hp/val_acc", "hp/val_macro_f1", "hp/val_balanced_acc")
 STAGES = ("train", "val", "test")
+RUN_STATE_KEY = "dbm_run_state"
+"""Checkpoint entry with the running best val/acc and throughput counters."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,6 +150,79 @@ def balanced_accuracy_from_confusion(confusion: torch.Tensor) -> torch.Tensor:
         return torch.tensor(float("nan"))
     recall = confusion.diagonal()[present] / support[present]
     return recall.mean().to(torch.float32)
+
+
+def _safe_divide(num: torch.Tensor, denom: torch.Tensor) -> torch.Tensor:
+    """``num / denom`` in float32 (torchmetrics' rule: integer tensors become float first), 0
+    where ``denom`` is 0."""
+    num = num if num.is_floating_point() else num.float()
+    denom = denom if denom.is_floating_point() else denom.float()
+    return torch.where(denom != 0, num / denom, torch.zeros((), dtype=num.dtype, device=num.device))
+
+
+def metrics_from_confusion(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Frame metrics of a confusion matrix of counts (rows = true class, columns = predicted).
+
+    Returns ``acc`` (micro), ``balanced_acc`` (:func:`balanced_accuracy_from_confusion`),
+    ``macro_f1`` (mean F1 over the classes that occur as target or prediction) and ``f1``
+    (``(C,)``, 0 for a class never seen nor predicted): the values, arithmetic included, of
+    torchmetrics' ``MulticlassAccuracy(average="micro")`` and ``MulticlassF1Score(average=
+    "macro" | None)`` over the same frames.
+    """
+    confusion = confusion.to(torch.long)
+    tp = confusion.diagonal()
+    fp = confusion.sum(dim=0) - tp
+    fn = confusion.sum(dim=1) - tp
+    acc = _safe_divide(tp.sum(), tp.sum() + fn.sum())
+    beta2 = 1.0  # F-beta with beta = 1, written as torchmetrics computes it
+    f1 = _safe_divide((1 + beta2) * tp, (1 + beta2) * tp + beta2 * fn + fp)
+    weights = torch.ones_like(f1)
+    weights[tp + fp + fn == 0] = 0.0
+    macro_f1 = _safe_divide(weights * f1, weights.sum(-1, keepdim=True)).sum(-1)
+    return {
+        "acc": acc,
+        "balanced_acc": balanced_accuracy_from_confusion(confusion),
+        "macro_f1": macro_f1,
+        "f1": f1,
+    }
+
+
+class ConfusionCounts(Metric):
+    """Running confusion counts ``(C, C)`` (rows = true class) of the frames with target >= 0.
+
+    ``update(logits (..., C), target (...))`` takes the arg-max class of every frame and adds
+    all frames with one ``bincount`` (ignored frames go to a spare bin that is dropped): no
+    boolean-mask copy, no host sync. Summed across processes like any torchmetrics state.
+    """
+
+    full_state_update = False
+    is_differentiable = False
+    higher_is_better = None
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        self.n_classes = int(n_classes)
+        self.confmat: torch.Tensor
+        self.add_state(
+            "confmat",
+            torch.zeros(self.n_classes, self.n_classes, dtype=torch.long),
+            dist_reduce_fx="sum",
+        )
+
+    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        c = self.n_classes
+        preds = logits.reshape(-1, c).argmax(dim=-1)
+        target = target.reshape(-1).to(torch.long)
+        codes = torch.where(target >= 0, target * c + preds, c * c)
+        if codes.device.type != "cpu" and torch.are_deterministic_algorithms_enabled():
+            counts = torch.zeros(c * c + 1, dtype=torch.long, device=codes.device)
+            counts.index_put_((codes,), torch.ones_like(codes), accumulate=True)
+        else:
+            counts = torch.bincount(codes, minlength=c * c + 1)
+        self.confmat += counts[: c * c].view(c, c)
+
+    def compute(self) -> torch.Tensor:
+        return self.confmat
 
 
 def normalise_rows(confusion: np.ndarray) -> np.ndarray:
@@ -278,26 +356,18 @@ class DBMClassifier(pl.LightningModule):
         self.register_buffer("class_weights", weights, persistent=False)
         self._use_weights = class_weighting != "none"
 
-        def collection() -> MetricCollection:
-            return MetricCollection(
-                {
-                    "acc": MulticlassAccuracy(n_classes, average="micro"),
-                    "macro_f1": MulticlassF1Score(n_classes, average="macro"),
-                    "f1": MulticlassF1Score(n_classes, average=None),
-                    "confmat": MulticlassConfusionMatrix(n_classes),
-                }
-            )
-
-        self.train_metrics = collection()
-        self.val_metrics = collection()
-        self.test_metrics = collection()
+        self.train_metrics = ConfusionCounts(n_classes)
+        self.val_metrics = ConfusionCounts(n_classes)
+        self.test_metrics = ConfusionCounts(n_classes)
         self.val_acc_best = MaxMetric()
-        self._stage_frames = dict.fromkeys(STAGES, 0)
+        # per stage: (sum of loss x valid frames, sum of valid frames), as tensors (no sync)
+        self._loss_sums: dict[str, tuple[torch.Tensor, torch.Tensor] | None] = dict.fromkeys(STAGES)
         self._best_val_acc = float("nan")
         self.confusion_matrices: dict[str, np.ndarray] = {}
         """Last epoch's row-normalised confusion matrix per stage (rows = true class)."""
 
-        self.train_frames_seen = 0
+        self._train_frames = 0
+        self._train_frames_pending: torch.Tensor | None = None  # this epoch's, not yet read
         self.train_seconds = 0.0
         self._batch_started: float | None = None
 
@@ -313,6 +383,17 @@ class DBMClassifier(pl.LightningModule):
     @property
     def embedding_dim(self) -> int:
         return int(self.net.embedding_dim)
+
+    @property
+    def train_frames_seen(self) -> int:
+        """Valid (labelled) frames of all training steps so far."""
+        pending = self._train_frames_pending
+        return self._train_frames + (int(pending) if pending is not None else 0)
+
+    @train_frames_seen.setter
+    def train_frames_seen(self, value: int) -> None:
+        self._train_frames = int(value)
+        self._train_frames_pending = None
 
     @property
     def train_frames_per_s(self) -> float:
@@ -340,7 +421,7 @@ class DBMClassifier(pl.LightningModule):
         return out
 
     # ---------------------------------------------------------------- steps
-    def _metrics(self, stage: str) -> MetricCollection:
+    def _metrics(self, stage: str) -> ConfusionCounts:
         return {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[
             stage
         ]
@@ -349,23 +430,30 @@ class DBMClassifier(pl.LightningModule):
         x, y = batch[0], batch[1]
         logits = self(x)
         loss = masked_cross_entropy(logits, y, self.class_weights if self._use_weights else None)
-        valid = y.reshape(-1) >= 0
-        n_valid = int(valid.sum())
-        if n_valid:
-            preds = logits.detach().reshape(-1, logits.shape[-1])[valid]
-            self._metrics(stage).update(preds, y.reshape(-1)[valid])
-            self._stage_frames[stage] += n_valid
-        self.log(
-            f"{stage}/loss",
-            loss.detach(),
-            on_step=False,
-            on_epoch=True,
-            prog_bar=stage != "test",
-            batch_size=max(n_valid, 1),
-        )
+        n_valid = (y >= 0).sum()
+        self._metrics(stage).update(logits.detach(), y)
+        self._add_loss(stage, loss.detach(), n_valid)
         if stage == "train":
-            self.train_frames_seen += n_valid
+            pending = self._train_frames_pending
+            self._train_frames_pending = n_valid if pending is None else pending + n_valid
         return loss
+
+    def _add_loss(self, stage: str, loss: torch.Tensor, n_valid: torch.Tensor) -> None:
+        """Add a step's loss weighted by its valid frames (at least 1), the arithmetic of
+        Lightning's ``self.log(..., on_epoch=True, batch_size=n_valid)``."""
+        if loss.dtype not in (torch.float32, torch.float64):
+            loss = loss.float()
+        weight = n_valid.clamp_min(1)
+        sums = self._loss_sums[stage]
+        if sums is None:
+            sums = (torch.zeros((), device=loss.device), torch.zeros_like(weight))
+        self._loss_sums[stage] = (sums[0] + loss * weight, sums[1] + weight)
+
+    def _log_loss(self, stage: str) -> None:
+        sums = self._loss_sums[stage]
+        self._loss_sums[stage] = None
+        if sums is not None:
+            self.log(f"{stage}/loss", sums[0] / sums[1], prog_bar=stage != "test")
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")
@@ -421,17 +509,18 @@ class DBMClassifier(pl.LightningModule):
 
     # ---------------------------------------------------------------- epoch ends
     def _epoch_end(self, stage: str) -> dict[str, float]:
+        self._log_loss(stage)
         metrics = self._metrics(stage)
-        if self._stage_frames[stage] == 0:
-            metrics.reset()
+        if metrics.update_count == 0:
             return {}
-        values = metrics.compute()
+        confusion = metrics.compute().clone()
         metrics.reset()
-        self._stage_frames[stage] = 0
-        confusion = values["confmat"]
+        if int(confusion.sum()) == 0:
+            return {}
+        values = metrics_from_confusion(confusion)
         out = {
             "acc": float(values["acc"]),
-            "balanced_acc": float(balanced_accuracy_from_confusion(confusion)),
+            "balanced_acc": float(values["balanced_acc"]),
             "macro_f1": float(values["macro_f1"]),
         }
         for key, value in out.items():
@@ -456,6 +545,8 @@ class DBMClassifier(pl.LightningModule):
             )
 
     def on_train_epoch_end(self) -> None:
+        self._train_frames = self.train_frames_seen
+        self._train_frames_pending = None
         self._epoch_end("train")
 
     def on_validation_epoch_end(self) -> None:
@@ -474,6 +565,24 @@ class DBMClassifier(pl.LightningModule):
         self._epoch_end("test")
 
     # ---------------------------------------------------------------- hooks
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the running best val/acc and the throughput counters across a resume."""
+        checkpoint[RUN_STATE_KEY] = {
+            "best_val_acc": self._best_val_acc,
+            "train_frames_seen": int(self.train_frames_seen),
+            "train_seconds": float(self.train_seconds),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get(RUN_STATE_KEY) or {}
+        self.train_frames_seen = int(state.get("train_frames_seen", 0))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        best = float(state.get("best_val_acc", float("nan")))
+        self._best_val_acc = best
+        self.val_acc_best.reset()
+        if best == best:  # not NaN
+            self.val_acc_best.update(torch.tensor(best))
+
     def on_fit_start(self) -> None:
         for logger in self.loggers:
             logger.log_hyperparams(self.flat_hparams(), dict.fromkeys(HP_METRICS, 0.0))

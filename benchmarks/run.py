@@ -1,0 +1,613 @@
+"""The benchmark suite: loading, training, inference, microstates, memory and scaling of the
+framework on the paper-scale synthetic data, side by side with plain pandas / PyTorch, in one
+run; prints one table and can write it as JSON.
+
+Run from the repository root::
+
+    python benchmarks/run.py                      # everything (about 15 minutes on 2 cores)
+    python benchmarks/run.py --json results.json  # the table also as JSON
+    python benchmarks/run.py --only load,train    # some sections
+    python benchmarks/run.py --quick              # tiny sizes: checks that it works (~1 min)
+
+Sections (``--only``): ``load`` (cold parse vs a plain ``pandas.read_csv`` loop, warm cache),
+``train`` (frames/s of the baseline and modified DBM through LightningModule + Trainer vs a
+bare PyTorch loop over the same batches; peak memory of the training process), ``infer``
+(``dbm-predict`` on one session; k-means microstates on the embeddings of every frame),
+``scaling`` (load and train at 1x, 4x, 16x the frames of the small default) and ``ablation``
+(the paper's four arms x 3 seeds on the DBM sample, wall time; needs ../shared/data).
+
+Every measurement that needs its own peak memory runs in a fresh subprocess
+(``python benchmarks/run.py --worker ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DBM_SHARED_DATA", REPO.parent / "shared" / "data"))
+SECTIONS = ("load", "train", "infer", "scaling", "ablation")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Data sizes of a benchmark run (``--quick`` shrinks all of them)."""
+
+    mice: int = 8
+    days: int = 7
+    paper_frames: int = 23_000
+    small_frames: int = 3_000
+    window: int = 256
+    batch: int = 256
+    scales: tuple[int, ...] = (1, 4, 16)
+    ablation_epochs: int = 100
+    ablation_seeds: str = "0,1,2"
+
+
+QUICK = Sizes(
+    mice=2,
+    days=2,
+    paper_frames=2_000,
+    small_frames=500,
+    window=64,
+    batch=16,
+    scales=(1, 4),
+    ablation_epochs=1,
+    ablation_seeds="0",
+)
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    section: str
+    measure: str
+    value: float
+    unit: str
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def dataset_folder(mice: int, days: int, frames: int) -> Path:
+    """The synthetic DeepLabCut folder of that size (generated and cached on first use)."""
+    from dbm_lightning.synthetic import SyntheticConfig, ensure_dataset
+
+    return ensure_dataset(SyntheticConfig(mice=mice, days=days, frames=frames, seed=0))
+
+
+def session_files(folder: Path) -> list[Path]:
+    """The DeepLabCut CSV files of a synthetic folder (not the label files)."""
+    skip = ("manifest.csv",)
+    return sorted(
+        p for p in folder.glob("*.csv") if not p.name.endswith(".labels.csv") and p.name not in skip
+    )
+
+
+def timed(fn: Any, repeats: int = 1) -> tuple[float, Any]:
+    """Best wall time of ``repeats`` calls of ``fn`` and its last result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+# ------------------------------------------------------------------------------ workers
+
+
+def run_worker(args: list[str]) -> dict[str, Any]:
+    """Run ``benchmarks/run.py --worker ARGS`` in a fresh process and return its JSON."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {args} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _datamodule(mice: int, days: int, frames: int, window: int, batch: int, pe_L: int = 0):
+    from dbm_lightning.cli.config import compose_config
+    from dbm_lightning.training import build_datamodule
+
+    cfg = compose_config(
+        [
+            f"data.mice={mice}",
+            f"data.days={days}",
+            f"data.frames={frames}",
+            f"data.window={window}",
+            f"data.stride={window // 2}",
+            f"data.batch_size={batch}",
+            f"features.pe_L={pe_L}",
+        ]
+    )
+    return build_datamodule(cfg), cfg
+
+
+def worker_train(opts: dict[str, Any]) -> dict[str, Any]:
+    """One epoch of training in this process: ``framework`` (Trainer + DBMClassifier) or
+    ``bare`` (a plain PyTorch loop over the same DataLoader, network and loss)."""
+    import pytorch_lightning as pl
+    import torch
+
+    from dbm_lightning.models import DBMClassifier, build_model
+    from dbm_lightning.models.lightning import masked_cross_entropy
+
+    torch.set_num_threads(int(opts["threads"]))
+    pl.seed_everything(0, verbose=False)
+    dm, cfg = _datamodule(opts["mice"], opts["days"], opts["frames"], opts["window"], opts["batch"])
+    t0 = time.perf_counter()
+    dm.setup("fit")
+    setup_s = time.perf_counter() - t0
+    setup_rss = peak_rss_mib()
+    model_cfg = dict(compose_config_model(opts["model"]))
+    name = model_cfg.pop("name")
+    loader = dm.train_dataloader()
+    frames = 0
+    if opts["mode"] == "bare":
+        net = build_model(name, dm.n_features, dm.n_classes, **model_cfg)
+        optim = torch.optim.Adam(net.parameters(), lr=3e-3, weight_decay=1e-4)
+        net.train()
+        t0 = time.perf_counter()
+        for x, y in loader:
+            optim.zero_grad(set_to_none=True)
+            loss = masked_cross_entropy(net(x), y)
+            loss.backward()
+            optim.step()
+            frames += int((y >= 0).sum())
+        fit_s = time.perf_counter() - t0
+    else:
+        module = DBMClassifier(
+            net_name=name,
+            net_kwargs=model_cfg,
+            n_features=dm.n_features,
+            n_classes=dm.n_classes,
+            class_names=list(dm.class_names),
+            class_counts=[int(c) for c in dm.train_class_counts],
+            pipeline_state=dm.pipeline_state(),
+        )
+        trainer = pl.Trainer(
+            max_epochs=1,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            deterministic=True,
+        )
+        t0 = time.perf_counter()
+        trainer.fit(module, train_dataloaders=loader)
+        fit_s = time.perf_counter() - t0
+        frames = int(module.train_frames_seen)
+    return {
+        "setup_s": setup_s,
+        "setup_rss_mib": setup_rss,
+        "fit_s": fit_s,
+        "frames": frames,
+        "frames_per_s": frames / fit_s,
+        "peak_rss_mib": peak_rss_mib(),
+        "n_features": dm.n_features,
+    }
+
+
+def compose_config_model(model: str) -> dict[str, Any]:
+    """The ``model`` group's settings of ``model`` (e.g. ``dbm_baseline``)."""
+    from dbm_lightning.cli.config import compose_config
+
+    return dict(compose_config([f"model={model}"])["model"])
+
+
+WORKERS = {"train": worker_train}
+
+
+# ------------------------------------------------------------------------------ sections
+
+
+def bench_load(sizes: Sizes, frames: int | None = None, tag: str = "") -> list[Row]:
+    """Cold parse by the framework vs a plain pandas loop; warm (cached) load."""
+    import pandas as pd
+
+    from dbm_lightning.io import load_sessions, scan_folder
+
+    frames = frames or sizes.paper_frames
+    folder = dataset_folder(sizes.mice, sizes.days, frames)
+    files = session_files(folder)
+    entries = [e for e in scan_folder(folder) if not e.path.name.endswith(".labels.csv")]
+    n_frames = sizes.mice * sizes.days * frames
+
+    def pandas_loop() -> None:
+        for f in files:
+            pd.read_csv(f, header=[0, 1, 2], index_col=0)
+
+    pandas_loop()  # both readers then find the files in the page cache
+    pandas_s, _ = timed(pandas_loop, repeats=2)
+    cold_s, result = timed(lambda: load_sessions(entries, cache_dir=False, progress=False), 2)
+    assert len(result.sessions) == len(files)
+    with tempfile.TemporaryDirectory() as tmp:
+        first_s, _ = timed(lambda: load_sessions(entries, cache_dir=tmp, progress=False))
+        warm_s, _ = timed(lambda: load_sessions(entries, cache_dir=tmp, progress=False), 3)
+    label = f"{len(files)} files, {n_frames:,} frames{tag}"
+    return [
+        Row("load", f"pandas.read_csv loop ({label})", pandas_s, "s"),
+        Row(
+            "load",
+            f"framework cold parse ({label})",
+            cold_s,
+            "s",
+            "<= pandas loop",
+            cold_s <= pandas_s,
+            f"{pandas_s / cold_s:.2f}x the pandas loop's speed",
+        ),
+        Row("load", f"framework first load, parse + write cache ({label})", first_s, "s"),
+        Row(
+            "load",
+            f"framework warm load from cache ({label})",
+            warm_s,
+            "s",
+            ">= 20x faster than cold",
+            cold_s / warm_s >= 20,
+            f"{cold_s / warm_s:.1f}x faster than cold",
+        ),
+    ]
+
+
+def bench_train(
+    sizes: Sizes,
+    threads: int,
+    frames: int | None = None,
+    tag: str = "",
+    models: tuple[str, ...] = ("dbm_baseline", "dbm_modified"),
+    bare: bool = True,
+) -> list[Row]:
+    """Frames/s of one epoch, framework vs bare loop; setup time and peak memory."""
+    frames = frames or sizes.paper_frames
+    dataset_folder(sizes.mice, sizes.days, frames)  # generate outside the timed workers
+    shape = f"window {sizes.window} x batch {sizes.batch}{tag}"
+    paper = not tag
+    rows: list[Row] = []
+    for model in models:
+        results = {}
+        for mode in ("bare", "framework") if bare else ("framework",):
+            opts = {
+                "mode": mode,
+                "model": model,
+                "mice": sizes.mice,
+                "days": sizes.days,
+                "frames": frames,
+                "window": sizes.window,
+                "batch": sizes.batch,
+                "threads": threads,
+            }
+            results[mode] = run_worker(["train", json.dumps(opts)])
+        fw = results["framework"]
+        if bare:
+            rows.append(
+                Row(
+                    "train",
+                    f"{model} bare PyTorch loop ({shape})",
+                    results["bare"]["frames_per_s"],
+                    "frames/s",
+                )
+            )
+        target = paper and model == "dbm_baseline"
+        rows.append(
+            Row(
+                "train" if paper else "scaling",
+                f"{model} framework: Trainer + LightningModule ({shape})",
+                fw["frames_per_s"],
+                "frames/s",
+                ">= 400,000 frames/s" if target else "",
+                fw["frames_per_s"] >= 400_000 if target else None,
+                f"{fw['frames']:,} frames in {fw['fit_s']:.2f} s",
+            )
+        )
+        if bare:
+            ratio = results["bare"]["frames_per_s"] / fw["frames_per_s"]
+            rows.append(
+                Row(
+                    "train",
+                    f"{model} framework overhead vs bare loop",
+                    ratio,
+                    "x",
+                    "<= 1.15x",
+                    ratio <= 1.15,
+                )
+            )
+        if model == "dbm_baseline":
+            rows.append(
+                Row(
+                    "train" if paper else "scaling",
+                    f"DataModule.setup(), {fw['n_features']} features ({shape})",
+                    fw["setup_s"],
+                    "s",
+                    note=f"peak RSS after setup {fw['setup_rss_mib']:.0f} MiB",
+                )
+            )
+            rows.append(
+                Row(
+                    "train" if paper else "scaling",
+                    f"peak memory of the training process ({shape})",
+                    fw["peak_rss_mib"] / 1024,
+                    "GiB",
+                    "< 2 GiB" if paper else "",
+                    fw["peak_rss_mib"] < 2048 if paper else None,
+                )
+            )
+    return rows
+
+
+def _quick_checkpoint(sizes: Sizes, out: Path) -> Path:
+    """A checkpoint (one epoch on the small default, with k = 50 microstates) to predict with;
+    inference speed does not depend on how well the model is trained."""
+    from dbm_lightning.cli.config import compose_config
+    from dbm_lightning.training import run_training
+
+    cfg = compose_config(
+        [
+            f"data.mice={sizes.mice}",
+            f"data.days={sizes.days}",
+            f"data.frames={sizes.small_frames}",
+            "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false",
+            "logger=none",
+            f"microstates.k={min(50, sizes.small_frames // 20)}",
+        ]
+    )
+    metrics = run_training(cfg, out)
+    return Path(metrics["best_checkpoint"])
+
+
+def bench_infer(sizes: Sizes) -> list[Row]:
+    """dbm-predict on one paper-scale session; k-means on the embeddings of every frame."""
+    import numpy as np
+
+    from dbm_lightning.data import prepare_session
+    from dbm_lightning.io import load_dlc
+    from dbm_lightning.microstates import fit_microstates
+    from dbm_lightning.prediction import load_classifier, predict_paths
+
+    folder = dataset_folder(sizes.mice, sizes.days, sizes.paper_frames)
+    files = session_files(folder)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = _quick_checkpoint(sizes, Path(tmp) / "run")
+        one = files[0]
+        predict_paths(ckpt, one, Path(tmp) / "warmup", progress=False)
+        predict_s, _ = timed(
+            lambda: predict_paths(ckpt, one, Path(tmp) / "pred", progress=False), repeats=3
+        )
+        module = load_classifier(ckpt)
+        state = module.hparams["pipeline_state"]
+        session = load_dlc(one)
+        features, _ = prepare_session(session, state)
+        model_s, _ = timed(lambda: module.predict_session(features), repeats=3)
+    n = sizes.paper_frames
+    rows.append(
+        Row(
+            "infer",
+            f"dbm-predict, one {n:,}-frame session (read, features, model, microstates, write)",
+            n / predict_s,
+            "frames/s",
+            ">= 500,000 frames/s",
+            n / predict_s >= 500_000,
+            f"{predict_s * 1000:.0f} ms",
+        )
+    )
+    rows.append(
+        Row(
+            "infer",
+            "model alone (predict_session) on that session",
+            n / model_s,
+            "frames/s",
+            note=f"{model_s * 1000:.0f} ms",
+        )
+    )
+    # embeddings of every frame, then k-means as dbm-train / dbm-plots fit them
+    embeddings = []
+    for path in files:
+        feats, valid = prepare_session(load_dlc(path), state)
+        _, emb = module.predict_session(feats)
+        embeddings.append(emb[valid])
+    x = np.concatenate(embeddings)
+    kmeans_s, ms = timed(lambda: fit_microstates(x, k=50, seed=0))
+    rows.append(
+        Row(
+            "infer",
+            f"k-means microstates, k = 50, on {x.shape[0]:,} x {x.shape[1]} embeddings",
+            kmeans_s,
+            "s",
+            "< 30 s",
+            kmeans_s < 30,
+            ms.method,
+        )
+    )
+    return rows
+
+
+def bench_scaling(sizes: Sizes, threads: int) -> list[Row]:
+    """Load and train at 1x, 4x, 16x the frames of the small default: time per frame."""
+    rows: list[Row] = []
+    for scale in sizes.scales:
+        frames = sizes.small_frames * scale
+        tag = f", {scale}x"
+        for row in bench_load(sizes, frames=frames, tag=tag):
+            rows.append(Row("scaling", row.measure, row.value, row.unit, note=row.note))
+        rows.extend(bench_train(sizes, threads, frames, tag, models=("dbm_baseline",), bare=False))
+    return rows
+
+
+def bench_ablation(sizes: Sizes) -> list[Row]:
+    """Wall time of the four arms x seeds on the DBM sample (joblib, 2 runs at a time)."""
+    mat = SHARED_DATA / "dbm_sample" / "DBM_sample_data.mat"
+    if not mat.is_file():
+        return [
+            Row(
+                "ablation",
+                "four arms x 3 seeds, DBM sample",
+                float("nan"),
+                "s",
+                note=f"skipped: {mat} not found",
+            )
+        ]
+    seeds = sizes.ablation_seeds
+    n_runs = 4 * len(seeds.split(","))
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable,
+            "-m",
+            "dbm_lightning.cli.train",
+            "-m",
+            "sweep=ablation",
+            f"seed={seeds}",
+            "data=dbm_mat",
+            f"data.path={mat}",
+            f"trainer.max_epochs={sizes.ablation_epochs}",
+            "trainer.enable_progress_bar=false",
+            "hydra/launcher=parallel",
+            "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={tmp}",
+        ]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"ablation sweep failed:\n{proc.stderr[-4000:]}")
+        finished = len(list(Path(tmp).rglob("metrics.json")))
+    return [
+        Row(
+            "ablation",
+            f"four arms x {len(seeds.split(','))} seeds on the DBM sample, "
+            f"{sizes.ablation_epochs} epochs",
+            wall / 60,
+            "min",
+            "< 10 min",
+            wall < 600,
+            f"{finished}/{n_runs} runs finished; joblib, 2 runs at a time, 1 thread each",
+        )
+    ]
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_gib, 1),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def format_table(rows: list[Row]) -> str:
+    """The results as a Markdown table."""
+    lines = ["| section | measure | value | target | met | note |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        value = f"{r.value:,.0f}" if abs(r.value) >= 1000 else f"{r.value:.3g}"
+        met = "" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(
+            f"| {r.section} | {r.measure} | {value} {r.unit} | {r.target} | {met} | {r.note} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks it works")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--json", type=Path, help="also write the table to this JSON file")
+    parser.add_argument("--threads", type=int, default=torch_default_threads())
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        kind, opts = args.worker
+        print(json.dumps(WORKERS[kind](json.loads(opts))))
+        return 0
+    sizes = QUICK if args.quick else Sizes()
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    started = time.perf_counter()
+    rows: list[Row] = []
+    for section in sections:
+        t0 = time.perf_counter()
+        if section == "load":
+            rows += bench_load(sizes)
+        elif section == "train":
+            rows += bench_train(sizes, args.threads)
+        elif section == "infer":
+            rows += bench_infer(sizes)
+        elif section == "scaling":
+            rows += bench_scaling(sizes, args.threads)
+        elif section == "ablation":
+            rows += bench_ablation(sizes)
+        print(f"[{section}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
+    info = machine()
+    header = (
+        f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"GPU: {info['gpu'] or 'none'}; Python {info['python']}, torch {info['torch']}, "
+        f"{args.threads} torch thread(s); {info['date']}; "
+        f"{'quick sizes' if args.quick else 'paper-scale sizes'}; "
+        f"total {time.perf_counter() - started:.0f} s"
+    )
+    print(header)
+    print(format_table(rows))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "sizes": asdict(sizes),
+                    "quick": args.quick,
+                    "threads": args.threads,
+                    "rows": [asdict(r) for r in rows],
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+def torch_default_threads() -> int:
+    """torch's default intra-op thread count (the machine's cores)."""
+    return max(1, os.cpu_count() or 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The benchmark suite runs end to end in its --quick mode (tiny sizes). No timing is
+asserted here: the figures and targets live in benchmarks/RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT, SHARED_DATA
+
+SECTIONS = {"load", "train", "infer", "scaling", "ablation"}
+
+
+@pytest.mark.slow
+def test_benchmark_quick_mode_runs_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--json", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "| section | measure | value | target | met | note |" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["quick"] is True and result["machine"]["cores"] >= 1
+    rows = result["rows"]
+    assert {r["section"] for r in rows} == SECTIONS
+    for row in rows:
+        skipped = row["note"].startswith("skipped")
+        assert skipped or (math.isfinite(row["value"]) and row["value"] > 0), row
+        if row["target"] and not skipped:
+            assert isinstance(row["met"], bool), row
+    measures = " ".join(r["measure"] for r in rows)
+    for expected in (
+        "pandas.read_csv loop",
+        "warm load",
+        "bare PyTorch loop",
+        "overhead",
+        "peak memory",
+        "dbm-predict",
+        "k-means",
+        "1x",
+        "4x",
+    ):
+        assert expected in measures
+    ablation = next(r for r in rows if r["section"] == "ablation")
+    if SHARED_DATA.is_dir():
+        assert ablation["note"].startswith("4/4 runs finished"), ablation
+    else:
+        assert "skipped" in ablation["note"]
+
+
+def test_benchmark_rejects_unknown_section() -> None:
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--only", "load,bogus"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "bogus" in proc.stderr
