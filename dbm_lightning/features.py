@@ -50,14 +50,25 @@ def dbm_distance_features(pose: np.ndarray) -> np.ndarray:
     pose = _check_pose(pose)
     t, p, _ = pose.shape
     i, j = np.triu_indices(p, k=1)
-    within = np.linalg.norm(pose[:, i, :] - pose[:, j, :], axis=-1)
+    n_within = len(i)
+    # x and y as contiguous (T, P) arrays; sqrt(dx*dx + dy*dy) is what np.linalg.norm
+    # computes over a last axis of 2, without its (T, ., ., 2) temporaries
+    x = np.ascontiguousarray(pose[..., 0])
+    y = np.ascontiguousarray(pose[..., 1])
+    out = np.empty((t, n_within + p * p), dtype=np.float32)
+    dx, dy = x[:, i] - x[:, j], y[:, i] - y[:, j]
+    out[:, :n_within] = np.sqrt(dx * dx + dy * dy)
     if t >= 2:
         # (T-1, P, P): [t, a, b] = ||part_a(t+1) - part_b(t)||
-        step = np.linalg.norm(pose[1:, :, None, :] - pose[:-1, None, :, :], axis=-1)
-        step = np.concatenate([step, step[-1:]], axis=0)
+        dx = x[1:, :, None] - x[:-1, None, :]
+        dy = y[1:, :, None] - y[:-1, None, :]
+        out[:-1, n_within:] = np.sqrt(dx * dx + dy * dy).reshape(t - 1, p * p)
+        out[-1, n_within:] = out[-2, n_within:]
     else:
-        step = np.linalg.norm(pose[:, :, None, :] - pose[:, None, :, :], axis=-1)
-    return np.concatenate([within, step.reshape(t, p * p)], axis=1).astype(np.float32)
+        dx = x[:, :, None] - x[:, None, :]
+        dy = y[:, :, None] - y[:, None, :]
+        out[:, n_within:] = np.sqrt(dx * dx + dy * dy).reshape(t, p * p)
+    return out
 
 
 def positional_encoding(p: np.ndarray, L: int) -> np.ndarray:
