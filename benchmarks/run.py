@@ -123,47 +123,51 @@ def run_worker(args: list[str]) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _datamodule(mice: int, days: int, frames: int, window: int, batch: int, pe_L: int = 0):
+def _training_config(opts: dict[str, Any]) -> dict[str, Any]:
+    """The composed ``dbm-train`` config of a benchmark worker (model, data size, window)."""
     from dbm_lightning.cli.config import compose_config
-    from dbm_lightning.training import build_datamodule
 
-    cfg = compose_config(
+    window = int(opts["window"])
+    return compose_config(
         [
-            f"data.mice={mice}",
-            f"data.days={days}",
-            f"data.frames={frames}",
+            f"model={opts['model']}",
+            f"data.mice={opts['mice']}",
+            f"data.days={opts['days']}",
+            f"data.frames={opts['frames']}",
             f"data.window={window}",
             f"data.stride={window // 2}",
-            f"data.batch_size={batch}",
-            f"features.pe_L={pe_L}",
+            f"data.batch_size={opts['batch']}",
         ]
     )
-    return build_datamodule(cfg), cfg
 
 
 def worker_train(opts: dict[str, Any]) -> dict[str, Any]:
-    """One epoch of training in this process: ``framework`` (Trainer + DBMClassifier) or
-    ``bare`` (a plain PyTorch loop over the same DataLoader, network and loss)."""
+    """One epoch of training in this process: ``framework`` (Trainer + DBMClassifier, built as
+    ``dbm-train`` builds them) or ``bare`` (a plain PyTorch loop over the same DataLoader,
+    network, loss and optimizer settings)."""
     import pytorch_lightning as pl
     import torch
 
-    from dbm_lightning.models import DBMClassifier, build_model
+    from dbm_lightning.models import build_model
     from dbm_lightning.models.lightning import masked_cross_entropy
+    from dbm_lightning.training import build_classifier, build_datamodule
 
     torch.set_num_threads(int(opts["threads"]))
     pl.seed_everything(0, verbose=False)
-    dm, cfg = _datamodule(opts["mice"], opts["days"], opts["frames"], opts["window"], opts["batch"])
+    cfg = _training_config(opts)
+    dm = build_datamodule(cfg)
     t0 = time.perf_counter()
     dm.setup("fit")
     setup_s = time.perf_counter() - t0
     setup_rss = peak_rss_mib()
-    model_cfg = dict(compose_config_model(opts["model"]))
-    name = model_cfg.pop("name")
     loader = dm.train_dataloader()
     frames = 0
     if opts["mode"] == "bare":
-        net = build_model(name, dm.n_features, dm.n_classes, **model_cfg)
-        optim = torch.optim.Adam(net.parameters(), lr=3e-3, weight_decay=1e-4)
+        model_cfg = dict(cfg["model"])
+        net = build_model(model_cfg.pop("name"), dm.n_features, dm.n_classes, **model_cfg)
+        optim = torch.optim.Adam(
+            net.parameters(), lr=cfg["optim"]["lr"], weight_decay=cfg["optim"]["weight_decay"]
+        )
         net.train()
         t0 = time.perf_counter()
         for x, y in loader:
@@ -174,15 +178,7 @@ def worker_train(opts: dict[str, Any]) -> dict[str, Any]:
             frames += int((y >= 0).sum())
         fit_s = time.perf_counter() - t0
     else:
-        module = DBMClassifier(
-            net_name=name,
-            net_kwargs=model_cfg,
-            n_features=dm.n_features,
-            n_classes=dm.n_classes,
-            class_names=list(dm.class_names),
-            class_counts=[int(c) for c in dm.train_class_counts],
-            pipeline_state=dm.pipeline_state(),
-        )
+        module = build_classifier(cfg, dm)
         trainer = pl.Trainer(
             max_epochs=1,
             accelerator="cpu",
@@ -208,13 +204,6 @@ def worker_train(opts: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mib": peak_rss_mib(),
         "n_features": dm.n_features,
     }
-
-
-def compose_config_model(model: str) -> dict[str, Any]:
-    """The ``model`` group's settings of ``model`` (e.g. ``dbm_baseline``)."""
-    from dbm_lightning.cli.config import compose_config
-
-    return dict(compose_config([f"model={model}"])["model"])
 
 
 WORKERS = {"train": worker_train}

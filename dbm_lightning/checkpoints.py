@@ -49,15 +49,12 @@ def resolve_ckpt_path(ckpt_path: str | Path | None, output_dir: str | Path) -> s
     ``checkpoints/last.ckpt``; a missing file raises ``FileNotFoundError`` naming it."""
     if ckpt_path in (None, ""):
         return None
-    path = (
-        Path(output_dir) / LAST_CHECKPOINT
-        if str(ckpt_path) == LAST
-        else Path(ckpt_path).expanduser()
-    )
+    if str(ckpt_path) == LAST:
+        path = Path(output_dir) / LAST_CHECKPOINT
+        hint = " (ckpt_path=last resumes the run in this output directory)"
+    else:
+        path, hint = Path(ckpt_path).expanduser(), ""
     if not path.is_file():
-        hint = " (ckpt_path=last resumes the run in this output directory)" * (
-            str(ckpt_path) == LAST
-        )
         raise FileNotFoundError(f"{path}: checkpoint not found{hint}")
     return str(path)
 
