@@ -7,14 +7,15 @@ start-up with a message naming the dotted key (``data.window: must be a positive
 
 Where the accepted keys come from:
 
-- ``preprocess``, ``features``, ``split``, ``data.arena``: the fields of ``PreprocessConfig``,
-  ``FeatureConfig``, ``SplitConfig``, ``ArenaBounds``;
+- ``preprocess``, ``features``, ``split``, ``augment``, ``data.arena``: the fields of
+  ``PreprocessConfig``, ``FeatureConfig``, ``SplitConfig``, ``AugmentConfig``, ``ArenaBounds``;
 - ``data``: the keys ``build_datamodule`` reads for every source (:data:`DATA_KEYS`) plus the
   fields of the source class of ``data.source`` (:func:`sources`);
 - ``labels``: ``kind`` plus the fields of the labeler class of that kind (:data:`LABEL_KINDS`),
   zone keys from the zone shapes of :mod:`dbm_lightning.labeling`;
 - ``model``: ``name`` plus the constructor arguments of the network registered under that name
-  in :data:`dbm_lightning.models.factory.MODELS` (after ``n_features, n_classes``);
+  in :data:`dbm_lightning.models.factory.MODELS` (after ``n_features, n_classes``) or of the
+  classic model in :data:`dbm_lightning.classic.CLASSIC_MODELS`;
 - ``trainer``: the arguments of ``pytorch_lightning.Trainer`` except those ``build_trainer`` sets;
 - top level, ``optim``, ``loss``, ``logger``, ``callbacks``, ``microstates``: the keys that
   :mod:`dbm_lightning.training` reads (:data:`TOP_LEVEL_KEYS`, :data:`GROUP_KEYS`).
@@ -98,16 +99,30 @@ def sources() -> dict[str, type]:
 
 
 def _models() -> dict[str, type]:
-    """The live model registry (``register_model`` may add to it)."""
+    """The live model registry (``register_model`` may add to it) and the classic models of
+    :data:`dbm_lightning.classic.CLASSIC_MODELS` (their constructors' arguments are keys too)."""
+    from dbm_lightning.classic import CLASSIC_MODELS
     from dbm_lightning.models.factory import MODELS
 
-    return MODELS
+    return {**MODELS, **CLASSIC_MODELS}
+
+
+def _classic_models() -> dict[str, type]:
+    from dbm_lightning.classic import CLASSIC_MODELS
+
+    return CLASSIC_MODELS
 
 
 def _split_config() -> type:
     from dbm_lightning.data import SplitConfig
 
     return SplitConfig
+
+
+def _augment_config() -> type:
+    from dbm_lightning.augment import AugmentConfig
+
+    return AugmentConfig
 
 
 def _split_strategies() -> tuple[str, ...]:
@@ -131,7 +146,16 @@ def _accelerators() -> tuple[str, ...]:
 SOURCE_KEYS_REQUIRED: dict[str, tuple[str, ...]] = {"synthetic": ("mice", "days", "frames", "seed")}
 """Keys ``build_source`` indexes directly although the source class has defaults for them."""
 
-DATA_KEYS = ("source", "window", "stride", "batch_size", "num_workers", "fps", "arena")
+DATA_KEYS = (
+    "source",
+    "window",
+    "stride",
+    "eval_stride",
+    "batch_size",
+    "num_workers",
+    "fps",
+    "arena",
+)
 """``data`` keys ``build_datamodule`` reads whatever the source."""
 
 LABEL_KINDS: dict[str, type] = {
@@ -163,6 +187,7 @@ TOP_LEVEL_KEYS = (
     "trainer",
     "logger",
     "callbacks",
+    "augment",
 )
 """Top-level keys of a composed ``conf/train.yaml`` (``hydra`` is ignored)."""
 
@@ -247,6 +272,8 @@ def allowed_keys(group: str, cfg: Mapping[str, Any] | None = None) -> tuple[str,
         return tuple(_init_fields(FeatureConfig))
     if group == "split":
         return tuple(_init_fields(_split_config()))
+    if group == "augment":
+        return tuple(_init_fields(_augment_config()))
     if group == "data.arena":
         return tuple(_init_fields(ArenaBounds))
     if group in GROUP_KEYS:
@@ -394,6 +421,26 @@ def fast_dev_run(value: Any) -> str | None:
     return f"must be true, false or a number of batches >= 0, got {_show(value)}"
 
 
+def _max_features(value: Any) -> str | None:
+    """A random forest's features per split: ``sqrt``, ``log2``, a fraction or a count."""
+    if value in ("sqrt", "log2") or (_is_int(value) and value >= 1):
+        return None
+    if _is_number(value) and 0 < value <= 1:
+        return None
+    return f"must be sqrt, log2, a fraction in (0, 1] or a count >= 1, got {_show(value)}"
+
+
+def _window_list(value: Any) -> str | None:
+    """A list of window lengths in frames (positive integers; may be empty)."""
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and all(_is_int(v) and v >= 1 for v in value)
+    ):
+        return None
+    return f"must be a list of positive integers (frames), got {_show(value)}"
+
+
 RULES: dict[str, Rule] = {
     # top level
     "task_name": string,
@@ -410,6 +457,7 @@ RULES: dict[str, Rule] = {
     "data.source": choice(sources, "data source"),
     "data.window": POSITIVE_INT,
     "data.stride": POSITIVE_INT,
+    "data.eval_stride": optional(POSITIVE_INT),
     "data.batch_size": POSITIVE_INT,
     "data.num_workers": NON_NEGATIVE_INT,
     "data.fps": optional(POSITIVE),
@@ -442,6 +490,13 @@ RULES: dict[str, Rule] = {
     "preprocess.likelihood_threshold": PROBABILITY,
     "preprocess.max_gap": NON_NEGATIVE_INT,
     "features.pe_L": NON_NEGATIVE_INT,
+    "features.ego_centre": optional(string),
+    "features.ego_front": optional(string),
+    "augment.rotation_deg": number(0, 180),
+    "augment.reflection_p": PROBABILITY,
+    "augment.translation": NON_NEGATIVE,
+    "augment.scale": anything,  # [low, high]: checked by AugmentConfig
+    "augment.jitter_px": NON_NEGATIVE,
     "split.strategy": choice(_split_strategies, "split strategy"),
     "split.val_fraction": FRACTION,
     "split.test_fraction": FRACTION,
@@ -484,11 +539,34 @@ RULES: dict[str, Rule] = {
     "callbacks.early_stopping.monitor": string,
     "callbacks.early_stopping.mode": choice(MONITOR_MODES, "mode"),
     "callbacks.early_stopping.patience": NON_NEGATIVE_INT,
+    # classic models (dbm_lightning.classic)
+    "model.n_estimators": POSITIVE_INT,
+    "model.max_depth": optional(POSITIVE_INT),
+    "model.min_samples_leaf": POSITIVE_INT,
+    "model.max_features": optional(_max_features),
+    "model.class_weight": optional(choice(("balanced",), "class weight")),
+    "model.rolling_windows": _window_list,
+    "model.max_train_frames": optional(POSITIVE_INT),
+    "model.n_jobs": optional(integer(1, also=(-1,))),
+    "model.max_iter": POSITIVE_INT,
+    "model.learning_rate": POSITIVE,
+    "model.max_leaf_nodes": optional(integer(2)),
+    "model.l2_regularization": NON_NEGATIVE,
 }
 """Value checks by dotted key. Keys not listed are checked from their default's type."""
 
+
+def _odd_positive_int(value: Any) -> str | None:
+    """An odd integer >= 1 (a centred convolution kernel)."""
+    if _is_int(value) and value >= 1 and int(value) % 2 == 1:
+        return None
+    return f"must be an odd positive integer, got {_show(value)}"
+
+
 MODEL_PARAM_RULES: tuple[tuple[Callable[[str], bool], Rule], ...] = (
+    (lambda n: n == "kernel_size", _odd_positive_int),
     (lambda n: n.endswith(("_width", "_size", "_layers", "_dim")), POSITIVE_INT),
+    (lambda n: n in ("channels", "levels"), POSITIVE_INT),
     (lambda n: "dropout" in n, FRACTION),
     (lambda n: n.endswith("_std"), NON_NEGATIVE),
 )
@@ -682,13 +760,15 @@ class _Checker:
             )
             self.values("data.arena", arena, skip=missing)
             self.build("data.arena", a_start, lambda: ArenaBounds(**arena))
-        window, stride = data.get("window"), data.get("stride")
-        if self.n() == start and _is_int(window) and _is_int(stride) and stride > window:
-            self.add(
-                "data.stride",
-                f"must not exceed data.window ({stride} > {window}): frames between windows "
-                "would never be seen",
-            )
+        window = data.get("window")
+        for key in ("stride", "eval_stride"):
+            stride = data.get(key)
+            if self.n() == start and _is_int(window) and _is_int(stride) and stride > window:
+                self.add(
+                    f"data.{key}",
+                    f"must not exceed data.window ({stride} > {window}): frames between "
+                    "windows would never be seen",
+                )
 
     def labels(self) -> None:
         labels = self.group("labels", required=True)
@@ -762,6 +842,12 @@ class _Checker:
         known = ("name", *params)
         unknown = set() if var_kw else self.keys("model", model, known, f"for model {name}")
         self.values("model", model, params, skip={"name", *unknown})
+        if name in _classic_models() and self.cfg.get("ckpt_path") not in (None, ""):
+            self.add(
+                "ckpt_path",
+                f"model {name} is fitted in one go and cannot resume from a checkpoint; "
+                "remove ckpt_path (ckpt_path=null)",
+            )
 
     def trainer(self) -> None:
         trainer = self.group("trainer")
@@ -834,6 +920,7 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
     check.dataclass_group("preprocess", PreprocessConfig)
     check.dataclass_group("features", FeatureConfig)
     check.dataclass_group("split", _split_config())
+    check.dataclass_group("augment", _augment_config())
     check.model()
     check.simple("optim")
     check.simple("loss")

@@ -38,6 +38,12 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from dbm_lightning.augment import (
+    AugmentConfig,
+    augment_pose,
+    compute_features_torch,
+    standardise_torch,
+)
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.features import FeatureConfig, Standardizer, compute_features, feature_names
 from dbm_lightning.io import (
@@ -82,8 +88,10 @@ DEFAULT_FPS = 30.0
 """Frame rate used when neither a session nor the data module gives one."""
 
 SPLITS = ("train", "val", "test")
-STRATEGIES = ("trials", "sessions", "leave_mouse_out", "leave_day_out", "kfold_mouse")
+STRATEGIES = ("trials", "sessions", "leave_mouse_out", "leave_day_out", "kfold_mouse", "kfold")
 PIPELINE_STATE_VERSION = 1
+_AUGMENT_STREAM = 0xA06
+"""Third seed word of the augmentation generator (a stream apart from ``EpochSeed``'s)."""
 
 
 # ------------------------------------------------------------------------------ windows
@@ -185,6 +193,14 @@ class WindowDataset(Dataset):
     indices) returns the whole batch ``(x (B, W, F), y (B, W))`` gathered by one indexing op
     per tensor; such a loader must pass ``collate_fn=WindowDataset.collate``, which keeps the
     batch as it is. ``dataset[i]`` gives one window ``(x (W, F), y (W,))``.
+
+    With ``return_starts=True`` a batch is ``(x, y, starts (B,))``: the first stored frame of
+    each window, with which overlapping evaluation windows are averaged per frame
+    (:mod:`dbm_lightning.inference`).
+
+    With ``pose (N, P, 2)`` (the pixel pose of the stored frames, for training-time
+    augmentation; see :mod:`dbm_lightning.augment`) a batch is ``(x, y, pose (B, W, P, 2))``,
+    and ``(x, y, pose, fps (B,))`` when ``window_fps`` gives each window its frame rate.
     """
 
     def __init__(
@@ -194,7 +210,13 @@ class WindowDataset(Dataset):
         starts: np.ndarray | torch.Tensor,
         window: int,
         hidden: np.ndarray | torch.Tensor | None = None,
+        return_starts: bool = False,
+        pose: np.ndarray | torch.Tensor | None = None,
+        window_fps: np.ndarray | torch.Tensor | None = None,
     ) -> None:
+        self.return_starts = bool(return_starts)
+        self.pose = None if pose is None else torch.as_tensor(pose).contiguous()
+        self.window_fps = None if window_fps is None else torch.as_tensor(window_fps).reshape(-1)
         self.features = torch.as_tensor(features).contiguous()
         self.labels = torch.as_tensor(labels).contiguous()
         self.starts = torch.as_tensor(starts, dtype=torch.int64).reshape(-1)
@@ -217,6 +239,15 @@ class WindowDataset(Dataset):
                 raise ValueError(f"hidden has {len(hidden)} entries for {len(self.starts)} windows")
             hidden = hidden if bool((hidden > 0).any()) else None
         self.hidden = hidden
+        if self.pose is not None:
+            if self.pose.ndim != 3 or self.pose.shape[0] != n or self.pose.shape[2] != 2:
+                raise ValueError(f"pose must be ({n}, P, 2), got {tuple(self.pose.shape)}")
+            if self.return_starts:
+                raise ValueError("pose (for augmentation) and return_starts exclude each other")
+        if self.window_fps is not None and (
+            self.pose is None or self.window_fps.shape != self.starts.shape
+        ):
+            raise ValueError("window_fps needs pose and one frame rate per window")
         self._views()
 
     def _views(self) -> None:
@@ -232,11 +263,18 @@ class WindowDataset(Dataset):
             (n - w + 1, w, f), (f, f, 1), self.features.storage_offset()
         )
         self._y = self.labels.as_strided((n - w + 1, w), (1, 1), self.labels.storage_offset())
+        self._pose = None
+        if self.pose is not None:
+            p = self.pose.shape[1]
+            self._pose = self.pose.as_strided(
+                (n - w + 1, w, p, 2), (2 * p, 2 * p, 2, 1), self.pose.storage_offset()
+            )
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_x", None)
         state.pop("_y", None)
+        state.pop("_pose", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -250,10 +288,13 @@ class WindowDataset(Dataset):
     def nbytes(self) -> int:
         """Bytes held: features, labels and the per-window index (no window is stored)."""
         hidden = 0 if self.hidden is None else self.hidden.nbytes
+        hidden += 0 if self.pose is None else self.pose.nbytes
+        hidden += 0 if self.window_fps is None else self.window_fps.nbytes
         return int(self.features.nbytes + self.labels.nbytes + self.starts.nbytes + hidden)
 
-    def gather(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> tuple[Any, Any]:
-        """Windows ``indices`` as fresh contiguous ``x (B, W, F)`` float32, ``y (B, W)`` int64."""
+    def gather(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> tuple[Any, ...]:
+        """Windows ``indices`` as fresh contiguous ``x (B, W, F)`` float32, ``y (B, W)`` int64
+        (and their ``starts (B,)`` when ``return_starts``)."""
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
         starts = self.starts[idx]
         if self._x is None or self._y is None:
@@ -262,14 +303,20 @@ class WindowDataset(Dataset):
         y = torch.index_select(self._y, 0, starts)
         if self.hidden is not None:
             y.masked_fill_(self._positions[None, :] < self.hidden[idx][:, None], UNLABELLED)
+        if self._pose is not None:
+            pose = torch.index_select(self._pose, 0, starts)
+            if self.window_fps is not None:
+                return x, y, pose, self.window_fps[idx]
+            return x, y, pose
+        if self.return_starts:
+            return x, y, starts
         return x, y
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple[Any, Any]:
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Any, ...]:
         return self.gather(indices)
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        x, y = self.gather([int(index)])
-        return x[0], y[0]
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        return tuple(t[0] for t in self.gather([int(index)]))
 
     @staticmethod
     def collate(batch: Any) -> Any:
@@ -330,13 +377,14 @@ class SplitConfig:
         random choice of mice by fraction). ``"leave_day_out"``: whole days likewise
         (``val_days``/``test_days``). ``"kfold_mouse"``: mice shuffled (seeded) into
         ``n_folds`` groups; group ``fold`` is val and, when ``kfold_test``, group
-        ``fold + 1`` (mod ``n_folds``) is test.
+        ``fold + 1`` (mod ``n_folds``) is test. ``"kfold"``: the same over sessions/trials
+        (every session is validation in exactly one fold of a ``fold=0..n_folds-1`` sweep).
     val_fraction, test_fraction
         Fractions of sessions (trials/sessions) or of mice/days (leave-out strategies).
     seed
         Seed of every random choice (the result does not depend on the input order).
     fold, n_folds, kfold_test
-        For ``kfold_mouse``.
+        For ``kfold_mouse`` and ``kfold``.
     val_mice, test_mice, val_days, test_days
         Explicit held-out groups (override the fractions).
     """
@@ -474,6 +522,25 @@ def _leave_out(
     return val, test, attr
 
 
+def _kfold_groups(groups: list[str], config: SplitConfig, what: str) -> tuple[set[str], set[str]]:
+    """Val (and, with ``kfold_test``, test) groups of fold ``config.fold``: the sorted
+    ``groups`` shuffled by ``config.seed`` and cut into ``n_folds`` near-equal folds."""
+    if len(groups) < config.n_folds:
+        raise ValueError(
+            f"{config.strategy} with n_folds={config.n_folds} needs at least that many "
+            f"{what}; the data has {len(groups)}"
+        )
+    order = np.random.default_rng(config.seed).permutation(len(groups))
+    folds = np.array_split(order, config.n_folds)
+    val = {groups[i] for i in folds[config.fold]}
+    test = (
+        {groups[i] for i in folds[(config.fold + 1) % config.n_folds]}
+        if config.kfold_test
+        else set()
+    )
+    return val, test
+
+
 def split_sessions(sessions: Sequence[Session], config: SplitConfig) -> dict[str, str]:
     """Assign every session to ``"train"``, ``"val"`` or ``"test"``.
 
@@ -504,21 +571,14 @@ def split_sessions(sessions: Sequence[Session], config: SplitConfig) -> dict[str
         )
         return {n: "val" if n in val else "test" if n in test else "train" for n in names}
 
+    if strategy == "kfold":
+        ordered = sorted(names, key=_natural_key)
+        val, test = _kfold_groups(ordered, config, "sessions")
+        return {n: "val" if n in val else "test" if n in test else "train" for n in names}
+
     if strategy == "kfold_mouse":
         mice = _require_groups(sessions, "mouse", strategy)
-        if len(mice) < config.n_folds:
-            raise ValueError(
-                f"kfold_mouse with n_folds={config.n_folds} needs at least that many mice; "
-                f"the data has {len(mice)}: {mice}"
-            )
-        order = np.random.default_rng(config.seed).permutation(len(mice))
-        folds = np.array_split(order, config.n_folds)
-        val = {mice[i] for i in folds[config.fold]}
-        test = (
-            {mice[i] for i in folds[(config.fold + 1) % config.n_folds]}
-            if config.kfold_test
-            else set()
-        )
+        val, test = _kfold_groups(mice, config, "mice")
         attr = "mouse"
     else:
         attr = "mouse" if strategy == "leave_mouse_out" else "day"
@@ -735,7 +795,14 @@ def _raw_features(
     cleaned: Session, config: FeatureConfig, arena: ArenaBounds, fps: float
 ) -> np.ndarray:
     """``(T, F)`` float32 features of a cleaned session (NaN where the pose is missing)."""
-    return compute_features(cleaned.pose, scale_pose(cleaned.pose, arena), config, fps)
+    return compute_features(
+        cleaned.pose,
+        scale_pose(cleaned.pose, arena),
+        config,
+        fps,
+        bodyparts=cleaned.bodyparts,
+        arena=arena,
+    )
 
 
 def _finalise(raw: np.ndarray, standardizer: Standardizer) -> tuple[np.ndarray, np.ndarray]:
@@ -921,6 +988,13 @@ class DBMDataModule(pl.LightningDataModule):
         Pixel bounds mapped to [-1, 1]; ``None`` = extent of all sessions (see module doc).
     window, stride
         Window length and step in frames (``stride <= window``; every frame is covered).
+    eval_stride
+        Step of the validation/test windows. ``None`` (or ``window``): windows tile each
+        session and every frame counts once, in the first window holding it. Smaller:
+        windows overlap and each frame's prediction is the taper-weighted mean over its
+        windows (:mod:`dbm_lightning.inference`), so frames at a window's edge are scored
+        with context; batches are then ``(x, y, starts)``. Prediction and microstates use
+        the same windows (recorded in :meth:`pipeline_state`).
     batch_size, num_workers
         DataLoader settings (``persistent_workers`` only when ``num_workers > 0``).
     fps
@@ -931,6 +1005,13 @@ class DBMDataModule(pl.LightningDataModule):
         Parsed-session cache passed to ``source.load`` (``False`` disables it).
     pin_memory
         Passed to the DataLoaders.
+    augment
+        Training-time pose augmentation (:class:`~dbm_lightning.augment.AugmentConfig`; off
+        when ``None``). When enabled, the training dataset also stores the cleaned pixel pose
+        of its frames and a training batch is ``(x, y, pose)``; :meth:`on_after_batch_transfer`
+        (on the device, only while the trainer trains) augments the pose, recomputes and
+        standardises the features and hands the model ``(x, y)`` (labels untouched).
+        Validation, test and prediction batches are never augmented.
 
     Attributes (after :meth:`setup`)
     --------------------------------
@@ -950,15 +1031,19 @@ class DBMDataModule(pl.LightningDataModule):
         arena: ArenaBounds | None = None,
         window: int = 200,
         stride: int = 100,
+        eval_stride: int | None = None,
         batch_size: int = 32,
         num_workers: int = 0,
         fps: float | None = None,
         seed: int = 0,
         cache_dir: str | Path | bool | None = None,
         pin_memory: bool = False,
+        augment: AugmentConfig | None = None,
     ) -> None:
         super().__init__()
         _check_window(window, stride)
+        if eval_stride is not None:
+            _check_window(window, eval_stride)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
@@ -971,12 +1056,17 @@ class DBMDataModule(pl.LightningDataModule):
         self.arena = arena
         self.window = int(window)
         self.stride = int(stride)
+        self.eval_stride = int(eval_stride) if eval_stride is not None else self.window
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.fps = float(fps) if fps else None
         self.seed = int(seed)
         self.cache_dir = cache_dir
         self.pin_memory = bool(pin_memory)
+        self.augment = augment or AugmentConfig()
+        self._augment_fps: float | None = None
+        self._augment_generator: tuple[tuple[int, str], torch.Generator] | None = None
+        self._standardizer_tensors: dict[tuple[str, torch.dtype], tuple[Any, Any]] = {}
         self._is_setup = False
         self._train_sampler: EpochShuffleSampler | None = None
         self._resume_epoch = 0
@@ -1074,19 +1164,28 @@ class DBMDataModule(pl.LightningDataModule):
                     labels=lab,
                     valid=_read_only(valid_all[rows]),
                 )
-            # training windows overlap (stride); evaluation windows tile each session and
-            # count every frame once, so val/test metrics are exact per-frame metrics
-            stride = self.stride if split == "train" else self.window
+            # training windows overlap (stride); evaluation windows either tile each session
+            # and count every frame once, or overlap (eval_stride < window) and are averaged
+            # per frame by the module: either way val/test metrics are exact per-frame metrics
+            train = split == "train"
+            averaged = not train and self.eval_stride < self.window
             _, starts, hidden = _split_layout(
                 [labelled[i].n_frames for i in members[split]],
                 self.window,
-                stride,
-                count_once=split != "train",
+                self.stride if train else self.eval_stride,
+                count_once=not train and not averaged,
             )
             self.datasets[split] = WindowDataset(
-                torch.from_numpy(X), torch.from_numpy(Y), starts, self.window, hidden
+                torch.from_numpy(X),
+                torch.from_numpy(Y),
+                starts,
+                self.window,
+                hidden,
+                return_starts=averaged,
             )
             self._n_windows[split] = len(starts)
+            if split == "train" and self.augment.enabled:
+                self._attach_training_pose([labelled[i] for i in members[split]], offsets)
         self._prepared: dict[str, PreparedSession] = {
             prepared[i].name: prepared[i] for i in sorted(prepared)
         }
@@ -1152,6 +1251,90 @@ class DBMDataModule(pl.LightningDataModule):
         """Test windows in order (an empty list when there is no test split)."""
         return self._loader("test", shuffle=False)
 
+    # ------------------------------------------------- training augmentation
+
+    def _attach_training_pose(self, sessions: Sequence[Session], offsets: np.ndarray) -> None:
+        """Give the training dataset the cleaned pixel pose of its frames (augmentation)."""
+        ds = self.datasets["train"]
+        pose = np.full((ds.features.shape[0], len(self.bodyparts), 2), np.nan, dtype=np.float32)
+        for s, off in zip(sessions, offsets[:-1], strict=True):
+            pose[off : off + s.n_frames] = s.pose
+        # a frame with any missing point is invalid: all its points NaN (as padding frames)
+        pose[~np.isfinite(pose).all(axis=(1, 2))] = np.nan
+        rates = np.array([_session_fps(s, self.fps) for s in sessions], dtype=np.float32)
+        window_fps = None
+        self._augment_fps = float(rates[0])
+        if not np.all(rates == rates[0]):  # one frame rate per window, in the batch
+            session_of = np.searchsorted(offsets, ds.starts.numpy(), side="right") - 1
+            window_fps = rates[session_of]
+        self.datasets["train"] = WindowDataset(
+            ds.features,
+            ds.labels,
+            ds.starts,
+            ds.window,
+            ds.hidden,
+            pose=pose,
+            window_fps=window_fps,
+        )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Lightning hook (on the device): augment training batches ``(x, y, pose)`` into
+        ``(x, y)`` while the trainer trains and augmentation is enabled; any other batch is
+        returned as it is.
+
+        The random numbers come from a generator of the batch's device that is seeded from
+        ``(seed, epoch)`` at the first training batch of each epoch, so the augmentation of an
+        epoch depends only on the seed and the epoch: reproducible, and a run resumed from an
+        epoch-end checkpoint continues exactly (Lightning transfers the first batch of an
+        epoch before the ``on_train_batch_start`` reseeding of ``training.EpochSeed``, so
+        torch's default generator would not give that).
+        """
+        trainer = self.trainer
+        if not self.augment.enabled or trainer is None or not trainer.training:
+            return batch
+        if not (isinstance(batch, list | tuple) and len(batch) in (3, 4) and batch[2].ndim == 4):
+            return batch
+        generator = self._epoch_generator(int(trainer.current_epoch), batch[2].device)
+        return self.augment_batch(batch, generator=generator)
+
+    def _epoch_generator(self, epoch: int, device: torch.device) -> torch.Generator:
+        key = (epoch, str(device))
+        if self._augment_generator is None or self._augment_generator[0] != key:
+            state = np.random.SeedSequence([self.seed, epoch, _AUGMENT_STREAM]).generate_state(1)
+            generator = torch.Generator(device=device)
+            generator.manual_seed(int(state[0]))
+            self._augment_generator = (key, generator)
+        return self._augment_generator[1]
+
+    def augment_batch(
+        self, batch: Sequence[torch.Tensor], generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y, pose[, fps])`` -> ``(x', y)``: the pose augmented
+        (:func:`~dbm_lightning.augment.augment_pose`, random numbers from ``generator``, default
+        torch's), features recomputed (:func:`~dbm_lightning.augment.compute_features_torch`)
+        and standardised with the fitted standardiser, invalid frames 0; ``y`` as given."""
+        self._require_setup()
+        x, y, pose = batch[0], batch[1], batch[2]
+        fps = batch[3] if len(batch) > 3 else self._augment_fps or DEFAULT_FPS
+        # geometry in float32 at least, whatever precision the batch was converted to
+        work = torch.promote_types(pose.dtype, torch.float32)
+        moved = augment_pose(pose.to(work), self.augment, self.arena_bounds, generator)
+        raw = compute_features_torch(
+            moved, self.features, self.arena_bounds, fps, bodyparts=self.bodyparts
+        )
+        mean, std = self._standardizer_on(x.device, work)
+        z, _ = standardise_torch(raw, mean, std)
+        return z.to(x.dtype), y
+
+    def _standardizer_on(self, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+        key = (str(device), dtype)
+        if key not in self._standardizer_tensors:
+            self._standardizer_tensors[key] = (
+                torch.as_tensor(self.standardizer.mean, dtype=dtype, device=device),
+                torch.as_tensor(self.standardizer.std, dtype=dtype, device=device),
+            )
+        return self._standardizer_tensors[key]
+
     # ---------------------------------------------------------- state & views
 
     def state_dict(self) -> dict[str, Any]:
@@ -1182,6 +1365,7 @@ class DBMDataModule(pl.LightningDataModule):
             "fps": self.fps if self.fps is not None else DEFAULT_FPS,
             "window": self.window,
             "stride": self.stride,
+            "eval_stride": self.eval_stride,
         }
 
     def predict_sessions(
@@ -1240,4 +1424,5 @@ class DBMDataModule(pl.LightningDataModule):
             "arena_from_data": self.arena is None,
             "window": self.window,
             "stride": self.stride,
+            "eval_stride": self.eval_stride,
         }

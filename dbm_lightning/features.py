@@ -1,9 +1,20 @@
-"""Per-frame features: DBM distances, scaled coordinates, velocities, positional encoding.
+"""Per-frame features: DBM distances, scaled coordinates, velocities, positional encoding,
+egocentric pose, heading and speed.
 
 Column order of :func:`compute_features` (and :func:`feature_names`):
-``[distances, coordinates, velocities, positional encoding]``, each block present when
-enabled in :class:`FeatureConfig`. NaN inputs give NaN features; the data module replaces
-invalid frames by 0 after standardising.
+``[distances, coordinates, velocities, positional encoding, egocentric, heading, speed]``,
+each block present when enabled in :class:`FeatureConfig` (the blocks added later come last,
+so the columns of the older blocks keep their positions). NaN inputs give NaN features; the
+data module replaces invalid frames by 0 after standardising.
+
+Egocentric blocks (``egocentric``, ``heading``, ``speed``) use the *body axis*: from the body
+centre (``ego_centre``: a body part, or the centroid of all parts) to the front part
+(``ego_front``: default the first body part, in DLC configs usually the snout/nose/head).
+They are computed on the pixel pose and expressed in *isotropic* arena units
+(:func:`ego_scale`: pixels x ``2 / max(arena width, arena height)``, so the arena's longer
+side spans 2 like the [-1, 1] coordinates) because :func:`~dbm_lightning.preprocess.scale_pose`
+scales x and y separately, which would distort distances and angles. Angles are measured in
+image coordinates (from +x towards +y, i.e. clockwise on screen since y grows downwards).
 """
 
 from __future__ import annotations
@@ -14,11 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from dbm_lightning.preprocess import ArenaBounds
+
 __all__ = [
     "FeatureConfig",
     "Standardizer",
+    "body_axis",
     "compute_features",
     "dbm_distance_features",
+    "ego_part_indices",
+    "ego_scale",
     "feature_names",
     "positional_encoding",
 ]
@@ -108,18 +124,58 @@ class FeatureConfig:
         Per-second change of the scaled coordinates (forward difference; last frame repeats).
     pe_L
         Positional-encoding frequencies on scaled x, y of every part (0 = off).
+    egocentric
+        Every body part relative to the body centre, rotated so that the body axis points
+        along +x, in isotropic arena units (:func:`ego_scale`): ``2 P`` columns.
+    heading
+        sin and cos of the body-axis angle, and the turning rate in rad/s (signed angle from
+        this frame's axis to the next one's, times fps; last frame repeats): 3 columns.
+    speed
+        Speed of the body centre in isotropic arena units per second (forward difference;
+        last frame repeats): 1 column.
+    ego_centre
+        Body part used as the body centre (``None``: centroid of all parts).
+    ego_front
+        Body part the body axis points to (``None``: the first body part).
     """
 
     distances: bool = True
     coordinates: bool = False
     velocity: bool = False
     pe_L: int = 0
+    egocentric: bool = False
+    heading: bool = False
+    speed: bool = False
+    ego_centre: str | None = None
+    ego_front: str | None = None
 
     def __post_init__(self) -> None:
         if self.pe_L < 0:
             raise ValueError(f"pe_L must be >= 0, got {self.pe_L}")
-        if not (self.distances or self.coordinates or self.velocity or self.pe_L > 0):
+        for name in ("ego_centre", "ego_front"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"{name} must be a body part name or None, got {value!r}")
+        if self.ego_centre is not None and self.ego_centre == self.ego_front:
+            raise ValueError(
+                f"ego_centre and ego_front are both {self.ego_centre!r}: the body axis needs "
+                "two different points"
+            )
+        if not (
+            self.distances
+            or self.coordinates
+            or self.velocity
+            or self.pe_L > 0
+            or self.egocentric
+            or self.heading
+            or self.speed
+        ):
             raise ValueError("FeatureConfig selects no features")
+
+    @property
+    def uses_body_axis(self) -> bool:
+        """Whether a block needs the body centre / front part (egocentric, heading, speed)."""
+        return self.egocentric or self.heading or self.speed
 
     def to_dict(self) -> dict:
         """A JSON-able dict."""
@@ -134,27 +190,140 @@ def _velocity(pose_scaled: np.ndarray, fps: float) -> np.ndarray:
     return np.concatenate([v, v[-1:]], axis=0)
 
 
+def ego_scale(arena: ArenaBounds) -> float:
+    """Isotropic arena units per pixel: ``2 / max(width, height)`` of the arena bounds.
+
+    :func:`~dbm_lightning.preprocess.scale_pose` maps x and y to [-1, 1] with two different
+    factors; egocentric coordinates and speed need one factor for both axes so that
+    rotations and distances are preserved. With this one the arena's longer side spans 2.
+    """
+    return 2.0 / max(arena.x_max - arena.x_min, arena.y_max - arena.y_min)
+
+
+def ego_part_indices(
+    bodyparts: Sequence[str] | None, config: FeatureConfig
+) -> tuple[int | None, int]:
+    """Indices of the body centre (``None`` = centroid) and front parts of ``config``.
+
+    Raises
+    ------
+    ValueError
+        When ``ego_centre``/``ego_front`` is not one of ``bodyparts`` (or names are given but
+        no ``bodyparts``), naming the part and the available ones.
+    """
+    parts = None if bodyparts is None else [str(b) for b in bodyparts]
+
+    def index(key: str, name: str | None) -> int | None:
+        if name is None:
+            return None
+        if parts is None:
+            raise ValueError(
+                f"features.{key}={name!r} needs the body part names (pass bodyparts=...)"
+            )
+        if name not in parts:
+            raise ValueError(
+                f"features.{key}: unknown body part {name!r}; the data has body parts {parts}"
+            )
+        return parts.index(name)
+
+    centre = index("ego_centre", config.ego_centre)
+    front = index("ego_front", config.ego_front)
+    return centre, 0 if front is None else front
+
+
+def body_axis(pose_px: np.ndarray, centre: int | None, front: int) -> tuple[np.ndarray, np.ndarray]:
+    """Body centre ``(T, 2)`` and body-axis vector ``(T, 2)`` (centre -> front) in pixels.
+
+    ``centre=None`` takes the centroid of all parts (NaN when any part is NaN).
+    """
+    pose_px = _check_pose(pose_px)
+    c = pose_px.mean(axis=1) if centre is None else pose_px[:, centre]
+    return c, pose_px[:, front] - c
+
+
+def _forward(values: np.ndarray) -> np.ndarray:
+    """``(T-1, ...)`` per-step values -> ``(T, ...)`` with the last frame repeating the one
+    before (zeros for a single frame)."""
+    if values.shape[0] == 0:
+        return np.zeros((1, *values.shape[1:]), dtype=values.dtype)
+    return np.concatenate([values, values[-1:]], axis=0)
+
+
+def _ego_blocks(
+    pose_px: np.ndarray,
+    config: FeatureConfig,
+    fps: float,
+    bodyparts: Sequence[str] | None,
+    arena: ArenaBounds | None,
+) -> list[np.ndarray]:
+    """The egocentric, heading and speed blocks (those enabled), float64."""
+    t, p, _ = pose_px.shape
+    centre, front = ego_part_indices(bodyparts, config)
+    if front >= p or (centre is not None and centre >= p):
+        raise ValueError(f"body part index out of range for a pose of {p} parts")
+    c, axis = body_axis(pose_px, centre, front)
+    if (config.egocentric or config.speed) and arena is None:
+        raise ValueError("egocentric and speed features need the arena bounds (pass arena=...)")
+    scale = ego_scale(arena) if arena is not None else 1.0
+    length = np.hypot(axis[:, 0], axis[:, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # unit axis (cos, sin); a zero-length axis (centre on the front part) means no rotation
+        cos = np.where(length > 0, axis[:, 0] / length, 1.0)
+        sin = np.where(length > 0, axis[:, 1] / length, 0.0)
+    cos = np.where(np.isfinite(length), cos, np.nan)
+    sin = np.where(np.isfinite(length), sin, np.nan)
+    blocks = []
+    if config.egocentric:
+        d = pose_px - c[:, None, :]
+        ex = cos[:, None] * d[..., 0] + sin[:, None] * d[..., 1]
+        ey = -sin[:, None] * d[..., 0] + cos[:, None] * d[..., 1]
+        blocks.append(np.stack([ex, ey], axis=-1).reshape(t, 2 * p) * scale)
+    if config.heading:
+        # signed angle from the axis at t to the axis at t+1 (wrapped to (-pi, pi])
+        cross = cos[:-1] * sin[1:] - sin[:-1] * cos[1:]
+        dot = cos[:-1] * cos[1:] + sin[:-1] * sin[1:]
+        turn = _forward(np.arctan2(cross, dot) * fps)
+        blocks.append(np.stack([sin, cos, turn], axis=1))
+    if config.speed:
+        step = np.diff(c, axis=0)
+        speed = _forward(np.hypot(step[:, 0], step[:, 1]) * (scale * fps))
+        blocks.append(speed[:, None])
+    return blocks
+
+
 def compute_features(
-    pose_px: np.ndarray, pose_scaled: np.ndarray, config: FeatureConfig, fps: float
+    pose_px: np.ndarray,
+    pose_scaled: np.ndarray,
+    config: FeatureConfig,
+    fps: float,
+    bodyparts: Sequence[str] | None = None,
+    arena: ArenaBounds | None = None,
 ) -> np.ndarray:
     """The ``(T, F)`` float32 feature matrix of one session.
 
     Parameters
     ----------
     pose_px
-        ``(T, P, 2)`` cleaned pixel pose (for the distance features).
+        ``(T, P, 2)`` cleaned pixel pose (for the distance and egocentric features).
     pose_scaled
         The same pose scaled to the arena's [-1, 1] (coordinates, velocities, encoding).
     config
         The blocks to compute.
     fps
-        Frames per second (velocities are per second).
+        Frames per second (velocities, turning rate and speed are per second).
+    bodyparts
+        Names of the ``P`` parts (needed when ``ego_centre``/``ego_front`` name a part).
+    arena
+        The bounds ``pose_scaled`` was scaled with (needed by the egocentric and speed
+        blocks, for :func:`ego_scale`).
     """
     pose_px = _check_pose(pose_px)
     pose_scaled = _check_pose(pose_scaled)
     if pose_px.shape != pose_scaled.shape:
         raise ValueError(f"pose shapes differ: {pose_px.shape} vs {pose_scaled.shape}")
     t, p, _ = pose_px.shape
+    if bodyparts is not None and len(bodyparts) != p:
+        raise ValueError(f"{len(bodyparts)} body part names for a pose of {p} parts")
     blocks = []
     if config.distances:
         blocks.append(dbm_distance_features(pose_px))
@@ -164,6 +333,8 @@ def compute_features(
         blocks.append(_velocity(pose_scaled, float(fps)).reshape(t, 2 * p))
     if config.pe_L > 0:
         blocks.append(positional_encoding(pose_scaled, config.pe_L).reshape(t, -1))
+    if config.uses_body_axis:
+        blocks += _ego_blocks(pose_px, config, float(fps), bodyparts, arena)
     return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
@@ -187,6 +358,14 @@ def feature_names(bodyparts: Sequence[str], config: FeatureConfig) -> list[str]:
         for k in range(config.pe_L)
         for fn in ("sin", "cos")
     ]
+    if config.uses_body_axis:
+        ego_part_indices(parts, config)  # unknown part names fail here, before any data
+    if config.egocentric:
+        names += [f"ego_{part}_{c}" for part in parts for c in "xy"]
+    if config.heading:
+        names += ["heading_sin", "heading_cos", "turn_rate"]
+    if config.speed:
+        names += ["speed"]
     return names
 
 

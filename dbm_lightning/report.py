@@ -20,8 +20,9 @@ import pandas as pd
 from dbm_lightning.atomic import write_atomic, write_text_atomic
 from dbm_lightning.runs import FAILED_FILE, METRICS_FILE
 
-SEED_KEYS = ("seed",)
-"""Overrides that only change the random seed (pooled into mean +/- std)."""
+SEED_KEYS = ("seed", "split.fold")
+"""Overrides that only change the random seed or the cross-validation fold: the replicates of
+a configuration, pooled into mean +/- std."""
 
 DEFAULT_METRICS = (
     "val_best/acc",

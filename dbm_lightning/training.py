@@ -23,6 +23,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from dbm_lightning.atomic import write_json_atomic, write_text_atomic
+from dbm_lightning.augment import AugmentConfig
 from dbm_lightning.checkpoints import (
     LAST_CHECKPOINT,
     AtomicCheckpointIO,
@@ -88,8 +89,8 @@ def build_source(data_cfg: Mapping[str, Any]) -> SyntheticSource | DLCFolderSour
 
 
 def build_datamodule(cfg: Mapping[str, Any]) -> DBMDataModule:
-    """The LightningDataModule from the ``data``, ``labels``, ``preprocess``, ``features`` and
-    ``split`` groups."""
+    """The LightningDataModule from the ``data``, ``labels``, ``preprocess``, ``features``,
+    ``split`` and ``augment`` groups."""
     cfg = _plain(cfg)
     data_cfg = cfg["data"]
     arena = data_cfg.get("arena")
@@ -102,10 +103,12 @@ def build_datamodule(cfg: Mapping[str, Any]) -> DBMDataModule:
         arena=ArenaBounds(**arena) if arena else None,
         window=int(data_cfg.get("window", 200)),
         stride=int(data_cfg.get("stride", 100)),
+        eval_stride=data_cfg.get("eval_stride"),
         batch_size=int(data_cfg.get("batch_size", 32)),
         num_workers=int(data_cfg.get("num_workers", 0)),
         fps=data_cfg.get("fps"),
         seed=int(cfg.get("seed", 0)),
+        augment=AugmentConfig(**(cfg.get("augment") or {})),
     )
 
 
@@ -276,6 +279,12 @@ def run_training(
     ``checkpoints/last.ckpt``); it must have been trained on the same body parts, classes and
     features. Resuming a run killed mid-epoch repeats that epoch and ends with the same
     metrics as an uninterrupted run with the same seed (on the CPU).
+
+    A classic model (``model=random_forest`` / ``gradient_boosting``, see
+    :mod:`dbm_lightning.classic`) takes the same steps up to the data module, then
+    :func:`dbm_lightning.classic.run_classic` fits it in one go and writes the same
+    ``metrics.json``; the ``optim``, ``loss``, ``trainer``, ``callbacks``, ``microstates`` and
+    ``augment`` groups are ignored for it and ``ckpt_path`` is refused.
     """
     cfg = _plain(cfg)
     validate_config(cfg)  # config mistakes stop here, before anything is written or read
@@ -297,6 +306,11 @@ def run_training(
     data_summary = dm.summary()
     write_json_atomic(output_dir / "data_summary.json", data_summary, default=str)
     log.info("%s", describe_data(data_summary))
+    from dbm_lightning.classic import CLASSIC_MODELS, run_classic
+
+    if cfg["model"].get("name") in CLASSIC_MODELS:
+        # scikit-learn baseline, fitted in one go (optim/trainer/microstates not used)
+        return run_classic(cfg, output_dir, dm, started=started)
     module = build_classifier(cfg, dm)
     if ckpt_path:
         check_compatible(ckpt_path, read_checkpoint(ckpt_path)["hyper_parameters"], dm)

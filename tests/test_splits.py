@@ -261,3 +261,20 @@ def test_property_kfold_partition(n_mice, n_folds, seed, rnd) -> None:
         for m, split in where.items():
             val_count[m] = val_count.get(m, 0) + (split == "val")
     assert val_count == {f"m{m}": 1 for m in range(n_mice)}
+
+
+def test_kfold_over_sessions_covers_every_session_once() -> None:
+    sessions = grid(4, 3)  # 12 sessions
+    seen: list[str] = []
+    for fold in range(5):
+        a = split_sessions(sessions, SplitConfig(strategy="kfold", fold=fold, n_folds=5, seed=3))
+        val = [n for n, side in a.items() if side == "val"]
+        assert len(val) in (2, 3) and "test" not in a.values()
+        seen += val
+    assert sorted(seen) == sorted(s.name for s in sessions)
+    # the folds depend on the seed, not on the order the sessions come in
+    shuffled = list(reversed(sessions))
+    cfg = SplitConfig(strategy="kfold", fold=1, n_folds=5, seed=3)
+    assert split_sessions(shuffled, cfg) == split_sessions(sessions, cfg)
+    with pytest.raises(ValueError, match="at least that many sessions"):
+        split_sessions(grid(2, 1), SplitConfig(strategy="kfold", n_folds=3))

@@ -18,7 +18,7 @@ from dbm_lightning.training import build_datamodule, run_training
 TINY_DATA = ["data.mice=2", "data.days=2", "data.frames=600", "data.window=100", "data.stride=50"]
 
 
-@pytest.mark.parametrize("model", ["dbm_baseline", "dbm_modified"])
+@pytest.mark.parametrize("model", ["dbm_baseline", "dbm_modified", "bilstm", "tcn"])
 @pytest.mark.parametrize("features", ["dbm", "positional", "coordinates"])
 def test_fast_dev_run_every_model_and_feature_set(
     tmp_path: Path, model: str, features: str

@@ -1,20 +1,28 @@
-"""Build a DBM network by name.
+"""Build a network by name.
 
 ``build_model(name, n_features, n_classes, **kwargs)`` looks ``name`` up in :data:`MODELS` and
 calls the class with the data-dependent sizes plus the config's keyword arguments (the keys of
 ``conf/model/<name>.yaml`` other than ``name``).
 
+Registered networks: ``dbm_baseline`` and ``dbm_modified`` (the DBM nets, unidirectional LSTMs,
+:mod:`~dbm_lightning.models.networks`), ``bilstm`` (bidirectional LSTM) and ``tcn`` (dilated
+temporal convolutions, one MS-TCN stage), :mod:`~dbm_lightning.models.encoders`.
+
 How to add a model
 ------------------
 1. Write an ``nn.Module`` whose constructor takes ``(n_features, n_classes, **hyperparameters)``
-   and that provides ``forward(x (B, W, F)) -> logits (B, W, C)``, ``embed(x) -> (B, W, H)``
-   and ``encode(x, state) -> ((B, W, H), state)`` / ``head(h) -> logits`` (subclassing
-   ``networks._DBMNet`` gives ``forward``/``embed`` for free; ``predict_session`` needs
-   ``encode``/``head``).
+   and that provides ``forward(x (B, W, F)) -> logits (B, W, C)``, ``embed(x) -> (B, W, H)``,
+   ``encode(x, state=None) -> ((B, W, H), new_state)`` / ``head(h) -> logits``, an
+   ``embedding_dim`` property (``H``) and a class attribute ``stateful: bool``: ``True`` when
+   ``encode``'s state continues a sequence across chunks exactly (the unidirectional-LSTM DBM
+   nets, so ``predict_session`` may run a session in chunks), ``False`` otherwise (a network
+   that sees future frames, or has no state: it ignores ``state`` and returns ``None``).
+   Subclassing ``networks._DBMNet`` gives ``forward``/``embed``/``encode``/``head`` for free.
 2. Register it: add ``"my_model": MyModel`` to :data:`MODELS` below (or call
    :func:`register_model` from your own code).
 3. Add ``conf/model/my_model.yaml`` with ``name: my_model`` and its hyperparameters; then
-   ``dbm-train model=my_model``. ``DBMClassifier`` needs no change.
+   ``dbm-train model=my_model``. ``DBMClassifier`` needs no change, and the config check
+   learns the allowed keys from the constructor's signature.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from typing import Any
 
 from torch import nn
 
+from dbm_lightning.models.encoders import BiLSTMNet, TCNNet
 from dbm_lightning.models.networks import DBMBaseline, DBMModified
 
 __all__ = ["MODELS", "build_model", "register_model"]
@@ -30,6 +39,8 @@ __all__ = ["MODELS", "build_model", "register_model"]
 MODELS: dict[str, type[nn.Module]] = {
     "dbm_baseline": DBMBaseline,
     "dbm_modified": DBMModified,
+    "bilstm": BiLSTMNet,
+    "tcn": TCNNet,
 }
 
 

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from pytorch_lightning.loggers import TensorBoardLogger
 from torchmetrics import MaxMetric, Metric
 
+from dbm_lightning.inference import accumulate_windows, predict_overlapping, window_weights
 from dbm_lightning.models.factory import build_model
 
 __all__ = [
@@ -362,6 +363,8 @@ class DBMClassifier(pl.LightningModule):
         self.val_acc_best = MaxMetric()
         # per stage: (sum of loss x valid frames, sum of valid frames), as tensors (no sync)
         self._loss_sums: dict[str, tuple[torch.Tensor, torch.Tensor] | None] = dict.fromkeys(STAGES)
+        # overlapping evaluation windows of the epoch: (starts, probabilities, targets) per batch
+        self._eval_windows: dict[str, list[tuple[torch.Tensor, ...]]] = {"val": [], "test": []}
         self._best_val_acc = float("nan")
         self.confusion_matrices: dict[str, np.ndarray] = {}
         """Last epoch's row-normalised confusion matrix per stage (rows = true class)."""
@@ -431,7 +434,12 @@ class DBMClassifier(pl.LightningModule):
         logits = self(x)
         loss = masked_cross_entropy(logits, y, self.class_weights if self._use_weights else None)
         n_valid = (y >= 0).sum()
-        self._metrics(stage).update(logits.detach(), y)
+        if stage != "train" and len(batch) == 3:
+            # overlapping windows (data.eval_stride < window): scored per frame at epoch end
+            probs = torch.softmax(logits.detach().float(), dim=-1)
+            self._eval_windows[stage].append((batch[2], probs, y))
+        else:
+            self._metrics(stage).update(logits.detach(), y)
         self._add_loss(stage, loss.detach(), n_valid)
         if stage == "train":
             pending = self._train_frames_pending
@@ -470,16 +478,44 @@ class DBMClassifier(pl.LightningModule):
         h, _ = self.net.encode(x)
         return {"probs": torch.softmax(self.net.head(h), dim=-1), "embedding": h}
 
+    def inference_windows(self) -> tuple[int, int] | None:
+        """``(window, stride)`` of the overlapping windows :meth:`predict_session` uses, or
+        ``None`` for one pass over the whole session.
+
+        From the data pipeline the model was trained with: a stateful network (the
+        unidirectional-LSTM DBM nets) with tiled evaluation windows runs each session as one
+        sequence, as the original DBM does; otherwise the session is cut into training-length
+        windows every ``eval_stride`` frames and averaged per frame, exactly as the
+        validation/test metrics were computed. Without a recorded pipeline (a module built by
+        hand), the whole session is one sequence.
+        """
+        state = self.hparams.get("pipeline_state") or {}
+        window = state.get("window")
+        stride = state.get("eval_stride") or window
+        if window is None or (getattr(self.net, "stateful", False) and stride >= window):
+            return None
+        return int(window), int(stride)
+
     @torch.no_grad()
     def predict_session(
-        self, features: np.ndarray, chunk: int | None = 8192
+        self,
+        features: np.ndarray,
+        chunk: int | None = 8192,
+        window: int | None = None,
+        stride: int | None = None,
+        batch_size: int = 64,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities ``(T, C)`` and embedding ``(T, H)`` of a whole session.
 
-        The session ``features (T, F)`` is run as *one* sequence in eval mode: in chunks of
-        ``chunk`` frames (``None`` = all at once) that carry the LSTM state across, which gives
-        the same result as one pass with bounded memory. Non-finite features are set to 0 (the
-        data pipeline's value for invalid frames). The module's train/eval mode is restored.
+        With ``window``/``stride`` given, or when :meth:`inference_windows` says so, the
+        session is cut into overlapping windows and every frame gets the taper-weighted mean
+        of its windows' probabilities and embeddings
+        (:func:`~dbm_lightning.inference.predict_overlapping`; ``batch_size`` windows at a
+        time). Otherwise ``features (T, F)`` is run as *one* sequence in eval mode: for a
+        stateful network in chunks of ``chunk`` frames (``None`` = all at once) that carry the
+        LSTM state across, which gives the same result as one pass with bounded memory.
+        Non-finite features are set to 0 (the data pipeline's value for invalid frames). The
+        module's train/eval mode is restored.
         """
         x = np.asarray(features, dtype=np.float32)
         n_features = self.hparams["n_features"]
@@ -492,10 +528,22 @@ class DBMClassifier(pl.LightningModule):
                 np.zeros((0, self.hparams["n_classes"]), np.float32),
                 np.zeros((0, self.embedding_dim), np.float32),
             )
-        step = t if chunk is None else max(int(chunk), 1)
+        plan = (window, stride or window) if window is not None else self.inference_windows()
         was_training = self.training
         self.eval()
         try:
+            if plan is not None:
+                return predict_overlapping(
+                    self._run_windows,
+                    x,
+                    plan[0],
+                    plan[1],
+                    batch_size=batch_size,
+                    device=self.device,
+                )
+            # the LSTM state carries a sequence across chunks; other encoders need it whole
+            stateful = getattr(self.net, "stateful", False)
+            step = t if chunk is None or not stateful else max(int(chunk), 1)
             state = None
             probs, embs = [], []
             for start in range(0, t, step):
@@ -507,9 +555,37 @@ class DBMClassifier(pl.LightningModule):
             self.train(was_training)
         return torch.cat(probs).numpy(), torch.cat(embs).numpy()
 
+    def _run_windows(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities and embedding of a batch of windows (for :meth:`predict_session`)."""
+        h, _ = self.net.encode(x)
+        return torch.softmax(self.net.head(h), dim=-1), h
+
     # ---------------------------------------------------------------- epoch ends
+    def _score_overlapping(self, stage: str) -> None:
+        """Average the epoch's overlapping windows per frame (taper-weighted class
+        probabilities, :mod:`dbm_lightning.inference`) and count every frame once."""
+        windows = self._eval_windows.get(stage) or []
+        if not windows:
+            return
+        self._eval_windows[stage] = []
+        starts = torch.cat([w[0] for w in windows]).to(self.device)
+        probs = torch.cat([w[1] for w in windows])
+        targets = torch.cat([w[2] for w in windows])
+        n, width, c = probs.shape
+        n_frames = int(starts.max()) + width
+        sums = torch.zeros(n_frames, c, dtype=torch.float32, device=probs.device)
+        weight_sums = torch.zeros(n_frames, dtype=torch.float32, device=probs.device)
+        accumulate_windows(probs, starts, window_weights(width), sums, weight_sums)
+        labels = torch.full((n_frames,), IGNORE_INDEX, dtype=torch.long, device=probs.device)
+        frames = (starts[:, None] + torch.arange(width, device=starts.device)).reshape(-1)
+        labels[frames] = targets.reshape(-1)  # every window holding a frame has its label
+        labels[weight_sums <= 0] = IGNORE_INDEX
+        self._metrics(stage).update(sums, labels)
+
     def _epoch_end(self, stage: str) -> dict[str, float]:
         self._log_loss(stage)
+        if stage != "train":
+            self._score_overlapping(stage)
         metrics = self._metrics(stage)
         if metrics.update_count == 0:
             return {}

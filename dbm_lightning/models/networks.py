@@ -64,6 +64,9 @@ class _DBMNet(nn.Module):
     """Common API: ``encode`` (input -> LSTM output, with state), ``head`` (LSTM output ->
     logits), ``forward`` and ``embed``. Subclasses define ``pre``, ``lstm`` and ``post``."""
 
+    stateful = True
+    """``encode`` carries the (unidirectional) LSTM state across chunks exactly."""
+
     pre: nn.Module
     lstm: nn.LSTM
     post: nn.Module
