@@ -47,6 +47,7 @@ from dbm_lightning.microstates import Microstates, fit_microstates
 from dbm_lightning.session import Session
 
 __all__ = [
+    "ClassicPredictor",
     "CHECKPOINT_KEY",
     "FORMATS",
     "RunMicrostates",
@@ -87,13 +88,56 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _run_model(module: Any, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run_model(
+    module: Any, features: np.ndarray, valid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``module.predict_session(features)`` on one CPU thread when the model is on the CPU."""
+    if isinstance(module, ClassicPredictor):
+        return module.predict_session(features, valid)
     device = getattr(module, "device", None)
     if device is not None and getattr(device, "type", "cpu") != "cpu":
         return module.predict_session(features)
     with _one_thread():
         return module.predict_session(features)
+
+
+class ClassicPredictor:
+    """A fitted classic-arm model (``model.joblib`` of a ``model=random_forest`` run) behind
+    the interface prediction uses: ``hparams`` with the pipeline state and class names, and
+    ``predict_session(features, valid) -> (probs (T, C), embedding (T, 0))``. A forest has no
+    per-frame embedding, so its predictions carry no microstates.
+
+    ``model.joblib`` is a pickle: loading it runs code it names. Only load your own runs.
+    """
+
+    def __init__(self, model: Any) -> None:
+        if not model.pipeline_state:
+            raise ValueError("the classic model has no pipeline_state (train it with dbm-train)")
+        self.model = model
+        self.hparams = {
+            "pipeline_state": dict(model.pipeline_state),
+            "class_names": list(model.class_names),
+        }
+
+    @classmethod
+    def load(cls, path: str | Path) -> ClassicPredictor:
+        """The classic model saved at ``path`` (:func:`dbm_lightning.classic.load_classic`)."""
+        from dbm_lightning.classic import load_classic
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such model file")
+        try:
+            return cls(load_classic(path))
+        except (TypeError, ValueError) as exc:
+            raise DataFormatError(path, str(exc)) from None
+
+    def predict_session(
+        self, features: np.ndarray, valid: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities of every frame and an empty ``(T, 0)`` embedding."""
+        probs = self.model.predict_proba(features, valid)
+        return probs, np.zeros((len(probs), 0), dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -491,7 +535,7 @@ def _predict_arrays(
     state = _pipeline_state(module)
     class_names = [str(c) for c in (module.hparams.get("class_names") or state["class_names"])]
     features, valid = prepare_session(session, state)
-    probs, embedding = _run_model(module, features)
+    probs, embedding = _run_model(module, features, valid)
     probs = smooth_probabilities(probs, smoothing)
     pred = probs.argmax(axis=1) if probs.shape[0] else np.zeros(0, dtype=np.int64)
     pred = merge_short_bouts(pred, min_bout).astype(np.int64, copy=False)
@@ -625,7 +669,8 @@ def predict_paths(
     skip_errors: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Predict every DeepLabCut file of ``paths`` (files and/or folders) with a checkpoint.
+    """Predict every DeepLabCut file of ``paths`` (files and/or folders) with a checkpoint
+    (or the ``model.joblib`` of a classic-arm run, see :class:`ClassicPredictor`).
 
     Writes ``<session>.frames.<ext>`` (:func:`predict_session`'s table) and
     ``<session>.bouts.<ext>`` (:func:`bouts_table` of the predicted labels) per session into
@@ -729,12 +774,17 @@ def _predict_files(
     from tqdm.auto import tqdm
 
     ckpt_path = Path(ckpt)
-    checkpoint = read_checkpoint(ckpt_path)  # read once: the model and its microstates
-    module = _classifier_from_checkpoint(ckpt_path, checkpoint)
+    module: Any
+    if ckpt_path.suffix == ".joblib":  # a classic-arm run: no embedding, no microstates
+        module, checkpoint = ClassicPredictor.load(ckpt_path), {}
+        microstates = None
+    else:
+        checkpoint = read_checkpoint(ckpt_path)  # read once: the model and its microstates
+        module = _classifier_from_checkpoint(ckpt_path, checkpoint)
     state = _pipeline_state(module)
     if isinstance(microstates, str | Path):
         microstates = Microstates.load(microstates)
-    if microstates is None:
+    if microstates is None and checkpoint:
         stored = checkpoint.get(CHECKPOINT_KEY)
         microstates = _microstates_from_plain(stored) if stored else None
         if microstates is None:

@@ -308,3 +308,43 @@ def test_deep_and_classic_multirun_side_by_side_in_the_report(tmp_path: Path) ->
         assert table[column].notna().all() and (table[column] > 0).all(), column
     markdown = (sweep_dir / "report.md").read_text()
     assert "`model=dbm_baseline`" in markdown and "`model=random_forest`" in markdown
+
+
+def test_dbm_predict_applies_a_classic_run_to_a_new_session(runs: dict, tmp_path: Path) -> None:
+    """`dbm-predict --ckpt RUN/model.joblib` labels a DeepLabCut file frame by frame with the
+    forest's predictions on the training pipeline's features (no microstates: -1)."""
+    from dbm_lightning.data import prepare_session
+    from dbm_lightning.io import load_dlc
+    from dbm_lightning.synthetic import SyntheticConfig, ensure_dataset
+
+    cfg = runs["classic_cfg"]
+    data = ensure_dataset(
+        SyntheticConfig(mice=cfg.data.mice, days=cfg.data.days, frames=cfg.data.frames, seed=0)
+    )
+    source = data / "m01_day1.csv"
+    out = tmp_path / "pred"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dbm_lightning.cli.predict",
+            "--ckpt",
+            runs["classic"]["model_file"],
+            "--input",
+            str(source),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    frames = pd.read_csv(out / "m01_day1.frames.csv")
+    model = load_classic(runs["classic"]["model_file"])
+    features, valid = prepare_session(load_dlc(source), model.pipeline_state)
+    expected = np.asarray(model.class_names)[model.predict(features, valid)]
+    assert len(frames) == cfg.data.frames
+    assert (frames["label"].to_numpy() == expected).all()
+    assert (frames["microstate"] == -1).all()

@@ -8,6 +8,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from test_models import CLASS_NAMES, F_IN, _random_loaders, _trainer
@@ -224,3 +225,48 @@ def test_dbm_train_fast_dev_run(tmp_path: Path, overrides: list[str]) -> None:
 def test_config_errors_name_the_key(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         validate_config(compose_config(overrides))
+
+
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [("bilstm", ["model.fc_width=8", "model.lstm_width=6"]), ("tcn", ["model.channels=8"])],
+)
+def test_microstates_and_prediction_work_with_every_encoder(
+    tmp_path: Path, model: str, size: list[str]
+) -> None:
+    """A real (1-epoch) run of a non-stateful encoder fits microstates on its per-frame
+    embedding, and dbm-predict's library call labels a new session over overlapping windows
+    with one row per frame and the microstate of every valid frame."""
+    import pandas as pd
+
+    from dbm_lightning.prediction import predict_paths
+    from dbm_lightning.synthetic import SyntheticConfig, ensure_dataset
+
+    cfg = compose_config(
+        [
+            f"model={model}",
+            *size,
+            "data.mice=2",
+            "data.days=2",
+            "data.frames=600",
+            "data.window=100",
+            "data.stride=50",
+            "data.eval_stride=25",
+            "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false",
+            "logger=none",
+            "microstates.k=4",
+        ]
+    )
+    metrics = run_training(cfg, tmp_path / "run")
+    assert metrics["microstates"]["k"] == 4
+    width = 2 * 6 if model == "bilstm" else 8
+    ms = np.load(tmp_path / "run" / "microstates.npz")
+    assert ms["centroids"].shape == (4, width)  # clustered the encoder's embedding
+
+    data = ensure_dataset(SyntheticConfig(mice=2, days=2, frames=600, seed=0))
+    session = sorted(data.glob("m01_day1.csv"))[0]
+    predict_paths(metrics["best_checkpoint"], [session], tmp_path / "pred", progress=False)
+    frames = pd.read_csv(tmp_path / "pred" / "m01_day1.frames.csv")
+    assert len(frames) == 600 and frames["frame"].tolist() == list(range(600))
+    assert frames["microstate"].notna().sum() > 500

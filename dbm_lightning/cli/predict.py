@@ -27,7 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dbm-predict",
         description="Predict behaviour frame by frame with a trained DBM checkpoint.",
     )
-    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint (.ckpt) of a run")
+    p.add_argument(
+        "--ckpt",
+        type=Path,
+        required=True,
+        help="checkpoint (.ckpt) of a run, or model.joblib of a classic-arm run (a pickle: "
+        "only your own)",
+    )
     p.add_argument(
         "--input", type=Path, required=True, help="a DeepLabCut .csv/.h5 file or a folder of them"
     )
