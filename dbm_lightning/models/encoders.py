@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dbm_lightning.models.networks import GaussianNoise, SequenceBatchNorm
+from dbm_lightning.models.networks import GaussianNoise, SequenceBatchNorm, SequenceNet
 
 __all__ = ["BiLSTMNet", "TCNNet"]
 
@@ -30,49 +30,7 @@ def _check_dropout(dropout: float) -> None:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
 
 
-class _SequenceNet(nn.Module):
-    """Shared contract of the non-causal encoders; subclasses define ``encode`` and ``head``."""
-
-    stateful = False
-    post: nn.Module
-
-    def __init__(self, n_features: int, n_classes: int) -> None:
-        super().__init__()
-        if n_features < 1 or n_classes < 1:
-            raise ValueError(
-                f"need n_features >= 1 and n_classes >= 1, got {n_features}, {n_classes}"
-            )
-        self.n_features = int(n_features)
-        self.n_classes = int(n_classes)
-
-    @property
-    def embedding_dim(self) -> int:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _check(self, x: torch.Tensor) -> None:
-        if x.dim() != 3 or x.shape[-1] != self.n_features:
-            raise ValueError(
-                f"{type(self).__name__} expects x of shape (batch, window, {self.n_features}), "
-                f"got {tuple(x.shape)}"
-            )
-
-    def encode(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, None]:
-        raise NotImplementedError  # pragma: no cover
-
-    def head(self, h: torch.Tensor) -> torch.Tensor:
-        """Embedding ``(B, W, H)`` -> logits ``(B, W, C)``."""
-        return self.post(h)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-frame logits ``(B, W, C)`` of ``x (B, W, F)``."""
-        return self.head(self.encode(x)[0])
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-frame embedding ``(B, W, H)`` (call in eval mode for deterministic values)."""
-        return self.encode(x)[0]
-
-
-class BiLSTMNet(_SequenceNet):
+class BiLSTMNet(SequenceNet):
     """DBM-style network with a *bidirectional* stacked LSTM.
 
     Gaussian noise (``noise_std``) -> FC ``fc_width`` -> tanh -> dropout -> BiLSTM
@@ -161,7 +119,7 @@ class _DilatedResidual(nn.Module):
         return x + self.dropout(self.conv_1x1(self.relu(self.conv_dilated(x))))
 
 
-class TCNNet(_SequenceNet):
+class TCNNet(SequenceNet):
     """Single-stage MS-TCN (Farha & Gall, CVPR 2019): a non-causal dilated temporal
     convolution encoder.
 

@@ -17,10 +17,12 @@ a sequence can be run in chunks with identical results (see
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-__all__ = ["DBMBaseline", "DBMModified", "GaussianNoise", "LSTMState"]
+__all__ = ["DBMBaseline", "DBMModified", "GaussianNoise", "LSTMState", "SequenceNet"]
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
@@ -60,15 +62,13 @@ class SequenceBatchNorm(nn.Module):
         return self.bn(x.transpose(1, 2)).transpose(1, 2)
 
 
-class _DBMNet(nn.Module):
-    """Common API: ``encode`` (input -> LSTM output, with state), ``head`` (LSTM output ->
-    logits), ``forward`` and ``embed``. Subclasses define ``pre``, ``lstm`` and ``post``."""
+class SequenceNet(nn.Module):
+    """The network contract every encoder follows (see :mod:`dbm_lightning.models.factory`):
+    ``encode(x, state) -> (h, state)`` (input -> per-frame embedding), ``head(h) -> logits``
+    (``post``), ``forward`` and ``embed``, ``embedding_dim`` and the class attribute
+    ``stateful`` (whether ``encode``'s state continues a sequence across chunks exactly)."""
 
-    stateful = True
-    """``encode`` carries the (unidirectional) LSTM state across chunks exactly."""
-
-    pre: nn.Module
-    lstm: nn.LSTM
+    stateful: bool = False
     post: nn.Module
 
     def __init__(self, n_features: int, n_classes: int) -> None:
@@ -81,9 +81,9 @@ class _DBMNet(nn.Module):
         self.n_classes = int(n_classes)
 
     @property
-    def embedding_dim(self) -> int:
-        """``H``, the width of :meth:`embed`'s output (the last LSTM layer's hidden size)."""
-        return self.lstm.hidden_size
+    def embedding_dim(self) -> int:  # pragma: no cover - every encoder overrides it
+        """``H``, the width of :meth:`embed`'s output."""
+        raise NotImplementedError
 
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.n_features:
@@ -91,6 +91,36 @@ class _DBMNet(nn.Module):
                 f"{type(self).__name__} expects x of shape (batch, window, {self.n_features}), "
                 f"got {tuple(x.shape)}"
             )
+
+    def encode(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """``x (B, W, F)`` -> (per-frame embedding ``(B, W, H)``, new state)."""
+        raise NotImplementedError  # pragma: no cover - every encoder overrides it
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """Embedding ``(B, W, H)`` -> logits ``(B, W, C)``."""
+        return self.post(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-frame logits ``(B, W, C)`` of ``x (B, W, F)``."""
+        return self.head(self.encode(x)[0])
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-frame embedding ``(B, W, H)`` (call in eval mode for deterministic values)."""
+        return self.encode(x)[0]
+
+
+class _DBMNet(SequenceNet):
+    """The DBM nets: ``pre`` -> unidirectional ``lstm`` -> ``post``. The embedding is the
+    (last) LSTM layer's output, before noise/dropout/BN; ``encode`` carries the LSTM state."""
+
+    stateful = True
+    pre: nn.Module
+    lstm: nn.LSTM
+
+    @property
+    def embedding_dim(self) -> int:
+        """``H``, the width of :meth:`embed`'s output (the last LSTM layer's hidden size)."""
+        return self.lstm.hidden_size
 
     def encode(
         self, x: torch.Tensor, state: LSTMState | None = None
@@ -101,18 +131,6 @@ class _DBMNet(nn.Module):
         self._check(x)
         out, new_state = self.lstm(self.pre(x), state)
         return out, new_state
-
-    def head(self, h: torch.Tensor) -> torch.Tensor:
-        """LSTM output ``(B, W, H)`` -> logits ``(B, W, C)``."""
-        return self.post(h)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-frame logits ``(B, W, C)`` of ``x (B, W, F)``."""
-        return self.head(self.encode(x)[0])
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-frame output of the last LSTM layer ``(B, W, H)``, before noise/dropout/BN."""
-        return self.encode(x)[0]
 
 
 class DBMBaseline(_DBMNet):
