@@ -60,7 +60,8 @@ def main() -> None:
             y, p, e = np.concatenate(labels), np.concatenate(preds), np.concatenate(edge)
             acc, f1 = _scores(y, p, dm.n_classes)
             edge_acc, _ = _scores(np.where(e, y, -1), p, dm.n_classes)
-            print(f"| {run.name[:40]} | {stride} | {acc:.2f} | {f1:.2f} | {edge_acc:.2f} |")
+            name = f"{run.parent.name}/{run.name.split('_')[0]}"
+            print(f"| {name} | {stride} | {acc:.2f} | {f1:.2f} | {edge_acc:.2f} |")
 
 
 if __name__ == "__main__":
