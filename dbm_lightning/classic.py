@@ -25,12 +25,15 @@ whole sessions. ``test_after_fit`` and ``logger`` are honoured.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from dbm_lightning.data import DBMDataModule, PreparedSession
@@ -582,6 +585,12 @@ def run_classic(
             "ckpt_path",
             f"model {cfg['model'].get('name')} is fitted in one go and cannot resume from a "
             "checkpoint; remove ckpt_path",
+        )
+    if (cfg.get("augment") or {}).get("enabled"):
+        log.warning(
+            "augment is enabled but model %s is a classic model: pose augmentation applies to "
+            "the deep models' training batches only and is ignored here",
+            cfg["model"].get("name"),
         )
     seed = int(cfg.get("seed", 0))
     model = build_classic(cfg["model"])

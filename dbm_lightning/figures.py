@@ -67,6 +67,12 @@ def find_checkpoint(run_dir: str | Path) -> Path:
     for c in candidates:
         if c.is_file():
             return c
+    if (run_dir / "model.joblib").is_file():
+        raise FileNotFoundError(
+            f"{run_dir}: a classic-arm run (model.joblib): a forest has no checkpoint and no "
+            "per-frame embedding, so no microstates or figures; its metrics are in "
+            "metrics.json, and dbm-predict --ckpt RUN/model.joblib labels new sessions"
+        )
     raise FileNotFoundError(
         f"{run_dir}: no checkpoint (looked for checkpoints/best.ckpt, checkpoints/last.ckpt "
         "and those named in metrics.json); is this a dbm-train run directory?"

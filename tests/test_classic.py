@@ -348,3 +348,20 @@ def test_dbm_predict_applies_a_classic_run_to_a_new_session(runs: dict, tmp_path
     assert len(frames) == cfg.data.frames
     assert (frames["label"].to_numpy() == expected).all()
     assert (frames["microstate"] == -1).all()
+
+
+def test_classic_run_explains_what_it_lacks(runs: dict) -> None:
+    """dbm-plots on a classic run says why there is nothing to plot."""
+    from dbm_lightning.figures import find_checkpoint
+
+    with pytest.raises(FileNotFoundError, match="classic-arm run"):
+        find_checkpoint(runs["classic_dir"])
+
+
+def test_augment_with_a_classic_model_is_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = compose_config([*RF, *TINY, "augment=small", "model.n_estimators=3", "logger=none"])
+    with caplog.at_level("WARNING", logger="dbm_lightning.classic"):
+        run_training(cfg, tmp_path)
+    assert "pose augmentation applies to the deep models" in caplog.text
