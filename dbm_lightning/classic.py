@@ -4,7 +4,7 @@ What users of B-SOiD, A-SOiD or SimBA would otherwise run: a random forest (or g
 boosting) on each frame's features plus rolling-window statistics of them. ``dbm-train
 model=random_forest`` (or ``model=gradient_boosting``) trains it on the same sessions, split
 and standardised features as the deep models, evaluates it on the same frames with the same
-metric code (:func:`dbm_lightning.models.lightning.metrics_from_confusion`) and writes the same
+metric code (:func:`dbm_lightning.models.lightning.named_frame_metrics`) and writes the same
 ``metrics.json`` and TensorBoard layout, so ``dbm-report`` and TensorBoard put deep and classic
 runs side by side (``dbm-train -m model=dbm_baseline,random_forest seed=0,1,2``).
 
@@ -478,7 +478,7 @@ def evaluate_sessions(
     (probabilities clipped at :data:`LOSS_EPS`), unweighted."""
     import torch
 
-    from dbm_lightning.models.lightning import metrics_from_confusion
+    from dbm_lightning.models.lightning import named_frame_metrics
 
     c = model.n_classes
     confusion = np.zeros(c * c, dtype=np.int64)
@@ -497,15 +497,8 @@ def evaluate_sessions(
     if frames == 0:
         return {}, None
     cm = confusion.reshape(c, c)
-    values = metrics_from_confusion(torch.from_numpy(cm))
-    out = {
-        f"{stage}/loss": nll / frames,
-        f"{stage}/acc": float(values["acc"]),
-        f"{stage}/balanced_acc": float(values["balanced_acc"]),
-        f"{stage}/macro_f1": float(values["macro_f1"]),
-    }
-    for name, f1 in zip(model.class_names, values["f1"].tolist(), strict=True):
-        out[f"{stage}/f1/{name}"] = float(f1)
+    named = named_frame_metrics(torch.from_numpy(cm), model.class_names)
+    out = {f"{stage}/loss": nll / frames, **{f"{stage}/{k}": v for k, v in named.items()}}
     return out, cm
 
 

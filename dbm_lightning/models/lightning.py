@@ -55,6 +55,7 @@ __all__ = [
     "confusion_matrix_figure",
     "masked_cross_entropy",
     "metrics_from_confusion",
+    "named_frame_metrics",
 ]
 
 IGNORE_INDEX = -1
@@ -186,6 +187,17 @@ def metrics_from_confusion(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
         "macro_f1": macro_f1,
         "f1": f1,
     }
+
+
+def named_frame_metrics(confusion: torch.Tensor, class_names: Sequence[str]) -> dict[str, float]:
+    """:func:`metrics_from_confusion` as the floats every run logs and writes, without the
+    stage prefix: ``acc``, ``balanced_acc``, ``macro_f1`` and ``f1/<class>`` (deep and
+    classic runs name their metrics through this one function)."""
+    values = metrics_from_confusion(confusion)
+    out = {key: float(values[key]) for key in ("acc", "balanced_acc", "macro_f1")}
+    for name, f1 in zip(class_names, values["f1"].tolist(), strict=True):
+        out[f"f1/{name}"] = float(f1)
+    return out
 
 
 class ConfusionCounts(Metric):
@@ -475,8 +487,8 @@ class DBMClassifier(pl.LightningModule):
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict:
         """``{"probs": (B, W, C), "embedding": (B, W, H)}`` of a batch ``x`` or ``(x, y)``."""
         x = batch[0] if isinstance(batch, list | tuple) else batch
-        h, _ = self.net.encode(x)
-        return {"probs": torch.softmax(self.net.head(h), dim=-1), "embedding": h}
+        probs, h = self._run_windows(x)
+        return {"probs": probs, "embedding": h}
 
     def inference_windows(self) -> tuple[int, int] | None:
         """``(window, stride)`` of the overlapping windows :meth:`predict_session` uses, or
@@ -579,7 +591,6 @@ class DBMClassifier(pl.LightningModule):
         labels = torch.full((n_frames,), IGNORE_INDEX, dtype=torch.long, device=probs.device)
         frames = (starts[:, None] + torch.arange(width, device=starts.device)).reshape(-1)
         labels[frames] = targets.reshape(-1)  # every window holding a frame has its label
-        labels[weight_sums <= 0] = IGNORE_INDEX
         self._metrics(stage).update(sums, labels)
 
     def _epoch_end(self, stage: str) -> dict[str, float]:
@@ -593,16 +604,9 @@ class DBMClassifier(pl.LightningModule):
         metrics.reset()
         if int(confusion.sum()) == 0:
             return {}
-        values = metrics_from_confusion(confusion)
-        out = {
-            "acc": float(values["acc"]),
-            "balanced_acc": float(values["balanced_acc"]),
-            "macro_f1": float(values["macro_f1"]),
-        }
+        out = named_frame_metrics(confusion, self.class_names)
         for key, value in out.items():
             self.log(f"{stage}/{key}", value, prog_bar=key == "acc" and stage != "test")
-        for name, f1 in zip(self.class_names, values["f1"].tolist(), strict=True):
-            self.log(f"{stage}/f1/{name}", float(f1))
         cm = confusion.detach().cpu().numpy()
         self.confusion_matrices[stage] = normalise_rows(cm)
         if stage in ("val", "test") and not self.trainer.sanity_checking:
