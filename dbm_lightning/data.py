@@ -1175,6 +1175,11 @@ class DBMDataModule(pl.LightningDataModule):
                 self.stride if train else self.eval_stride,
                 count_once=not train and not averaged,
             )
+            pose = (
+                self._training_pose([labelled[i] for i in members[split]], offsets, starts)
+                if train and self.augment.enabled
+                else {}
+            )
             self.datasets[split] = WindowDataset(
                 torch.from_numpy(X),
                 torch.from_numpy(Y),
@@ -1182,10 +1187,9 @@ class DBMDataModule(pl.LightningDataModule):
                 self.window,
                 hidden,
                 return_starts=averaged,
+                **pose,
             )
             self._n_windows[split] = len(starts)
-            if split == "train" and self.augment.enabled:
-                self._attach_training_pose([labelled[i] for i in members[split]], offsets)
         self._prepared: dict[str, PreparedSession] = {
             prepared[i].name: prepared[i] for i in sorted(prepared)
         }
@@ -1253,10 +1257,13 @@ class DBMDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------- training augmentation
 
-    def _attach_training_pose(self, sessions: Sequence[Session], offsets: np.ndarray) -> None:
-        """Give the training dataset the cleaned pixel pose of its frames (augmentation)."""
-        ds = self.datasets["train"]
-        pose = np.full((ds.features.shape[0], len(self.bodyparts), 2), np.nan, dtype=np.float32)
+    def _training_pose(
+        self, sessions: Sequence[Session], offsets: np.ndarray, starts: np.ndarray
+    ) -> dict[str, np.ndarray | None]:
+        """``pose`` and ``window_fps`` of the training :class:`WindowDataset` (augmentation):
+        the cleaned pixel pose of its frames stored as :func:`_split_layout` lays them out
+        (``offsets``), and each window's frame rate when the sessions' rates differ."""
+        pose = np.full((int(offsets[-1]), len(self.bodyparts), 2), np.nan, dtype=np.float32)
         for s, off in zip(sessions, offsets[:-1], strict=True):
             pose[off : off + s.n_frames] = s.pose
         # a frame with any missing point is invalid: all its points NaN (as padding frames)
@@ -1265,17 +1272,9 @@ class DBMDataModule(pl.LightningDataModule):
         window_fps = None
         self._augment_fps = float(rates[0])
         if not np.all(rates == rates[0]):  # one frame rate per window, in the batch
-            session_of = np.searchsorted(offsets, ds.starts.numpy(), side="right") - 1
+            session_of = np.searchsorted(offsets, starts, side="right") - 1
             window_fps = rates[session_of]
-        self.datasets["train"] = WindowDataset(
-            ds.features,
-            ds.labels,
-            ds.starts,
-            ds.window,
-            ds.hidden,
-            pose=pose,
-            window_fps=window_fps,
-        )
+        return {"pose": pose, "window_fps": window_fps}
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Lightning hook (on the device): augment training batches ``(x, y, pose)`` into
