@@ -123,14 +123,25 @@ def test_count_once_labels_every_frame_exactly_once(t: int, window: int, data) -
 # ------------------------------------------------------------------ in-memory pipeline
 
 
-def walk_session(name: str, t: int, seed: int, mouse: str | None = None, day: int | None = None):
-    """A random walk of 6 parts around a centre, likelihoods mostly high."""
+def walk_session(
+    name: str,
+    t: int,
+    seed: int,
+    mouse: str | None = None,
+    day: int | None = None,
+    fps: float = 30.0,
+    long_gap: bool = False,
+):
+    """A random walk of 6 parts around a centre, likelihoods mostly high (a few short
+    dropouts; with ``long_gap``, part 2 also missing for 12 frames from ``t // 3``)."""
     rng = np.random.default_rng(seed)
     centre = np.cumsum(rng.normal(0, 3, (t, 2)), axis=0) + [320, 240]
     offsets = rng.normal(0, 15, (1, len(PARTS), 2))
     pose = centre[:, None, :] + offsets + rng.normal(0, 1, (t, len(PARTS), 2))
     lik = rng.uniform(0.7, 1.0, (t, len(PARTS)))
     lik[rng.random((t, len(PARTS))) < 0.02] = 0.1  # short dropouts (interpolated)
+    if long_gap:
+        lik[t // 3 : t // 3 + 12, 2] = 0.0  # one long gap: invalid frames
     return Session(
         pose=pose,
         likelihood=lik,
@@ -138,7 +149,7 @@ def walk_session(name: str, t: int, seed: int, mouse: str | None = None, day: in
         name=name,
         mouse=mouse,
         day=day,
-        fps=30.0,
+        fps=fps,
         source=Path(f"/nowhere/{name}.csv"),
     )
 
