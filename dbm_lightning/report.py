@@ -1,4 +1,5 @@
-"""Aggregate the runs of a sweep: mean +/- std over seeds per configuration, failed runs listed.
+"""Aggregate the runs of a sweep: mean +/- std over seeds (or folds) per configuration, failed
+runs listed.
 
 A run is a directory holding ``.hydra/overrides.yaml`` (or ``.hydra/config.yaml``) and either
 ``metrics.json`` (finished) or ``failed.json`` (its error). A configuration is the run's set of
@@ -219,7 +220,10 @@ def to_markdown(
             lines.append(
                 f"| `{row['config']}`{mark} | {int(row['n_runs'])} | " + " | ".join(cells) + " |"
             )
-        lines += ["", f"Rates in %, mean ± std over seeds (sample std); best by mean `{metric}`."]
+        lines += [
+            "",
+            f"Rates in %, mean ± std over seeds or folds (sample std); best by mean `{metric}`.",
+        ]
     if not failed.empty:
         lines += [
             "",
@@ -268,7 +272,7 @@ def comparison_plot(
     ax.set_yticks(list(y))
     ax.set_yticklabels(order["config"], fontsize=8)
     ax.set_xlabel(f"{metric} (%)")
-    ax.set_title(f"{metric}: mean ± std over seeds (dots: single runs)")
+    ax.set_title(f"{metric}: mean ± std over seeds or folds (dots: single runs)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
