@@ -148,9 +148,9 @@ def worker_train(opts: dict[str, Any]) -> dict[str, Any]:
     import pytorch_lightning as pl
     import torch
 
+    from dbm_lightning.build import build_classifier, build_datamodule
     from dbm_lightning.models import build_model
-    from dbm_lightning.models.lightning import masked_cross_entropy
-    from dbm_lightning.training import build_classifier, build_datamodule
+    from dbm_lightning.models.losses import masked_cross_entropy
 
     torch.set_num_threads(int(opts["threads"]))
     pl.seed_everything(0, verbose=False)
@@ -370,10 +370,11 @@ def bench_infer(sizes: Sizes) -> list[Row]:
     """dbm-predict on one paper-scale session; k-means on the embeddings of every frame."""
     import numpy as np
 
+    from dbm_lightning.analysis.microstates import fit_microstates
     from dbm_lightning.data import prepare_session
     from dbm_lightning.io import load_dlc
-    from dbm_lightning.microstates import fit_microstates
-    from dbm_lightning.prediction import load_classifier, predict_paths
+    from dbm_lightning.prediction import predict_paths
+    from dbm_lightning.runs import load_model
 
     folder = dataset_folder(sizes.mice, sizes.days, sizes.paper_frames)
     files = session_files(folder)
@@ -385,7 +386,7 @@ def bench_infer(sizes: Sizes) -> list[Row]:
         predict_s, _ = timed(
             lambda: predict_paths(ckpt, one, Path(tmp) / "pred", progress=False), repeats=3
         )
-        module = load_classifier(ckpt)
+        module = load_model(ckpt)
         state = module.hparams["pipeline_state"]
         session = load_dlc(one)
         features, _ = prepare_session(session, state)

@@ -24,12 +24,6 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from dbm_lightning.atomic import write_atomic
 from dbm_lightning.errors import DataFormatError
 
-LAST = "last"
-"""``ckpt_path=last``: resume from ``<output_dir>/checkpoints/last.ckpt``."""
-
-LAST_CHECKPOINT = "checkpoints/last.ckpt"
-"""Where a run keeps the state after its latest epoch, relative to its output directory."""
-
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``TorchCheckpointIO`` that writes into a temporary file beside the target and renames
@@ -42,21 +36,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))
-
-
-def resolve_ckpt_path(ckpt_path: str | Path | None, output_dir: str | Path) -> str | None:
-    """``ckpt_path`` as a file path: ``None`` stays ``None``, ``"last"`` is the run's own
-    ``checkpoints/last.ckpt``; a missing file raises ``FileNotFoundError`` naming it."""
-    if ckpt_path in (None, ""):
-        return None
-    if str(ckpt_path) == LAST:
-        path = Path(output_dir) / LAST_CHECKPOINT
-        hint = " (ckpt_path=last resumes the run in this output directory)"
-    else:
-        path, hint = Path(ckpt_path).expanduser(), ""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found{hint}")
-    return str(path)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -36,6 +36,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
+from dbm_lightning.augment import AugmentConfig
+from dbm_lightning.data import (
+    STRATEGIES,
+    DBMMatSource,
+    DLCFolderSource,
+    SplitConfig,
+    SyntheticSource,
+)
+from dbm_lightning.errors import ConfigError
 from dbm_lightning.features import FeatureConfig
 from dbm_lightning.labeling import (
     ZONE_KEYS,
@@ -44,6 +53,9 @@ from dbm_lightning.labeling import (
     RuleLabeler,
     build_labeler,
 )
+from dbm_lightning.models.classic import CLASSIC_MODELS
+from dbm_lightning.models.factory import MODELS
+from dbm_lightning.models.losses import CLASS_WEIGHTINGS
 from dbm_lightning.preprocess import ArenaBounds, PreprocessConfig
 
 __all__ = [
@@ -64,36 +76,13 @@ MISSING = "???"
 """OmegaConf's mark of a mandatory value (left as this string in a plain dict)."""
 
 
-class ConfigError(ValueError):
-    """A configuration mistake; the message starts with the dotted key.
-
-    ``key`` and ``problem`` are those of the first mistake, ``problems`` lists all of them
-    (``(key, problem)`` pairs, in config order); the message joins them with ``"; "``.
-    """
-
-    def __init__(self, key: str, problem: str, more: Sequence[tuple[str, str]] = ()) -> None:
-        self.key = key
-        self.problem = problem
-        self.problems = [(key, problem), *more]
-        super().__init__("; ".join(f"{k}: {p}" for k, p in self.problems))
-
-    def __reduce__(self) -> tuple:
-        # picklable, so a launcher running the job in another process (joblib, submitit)
-        # can hand the error back
-        return (type(self), (self.key, self.problem, self.problems[1:]))
-
-
 # ----------------------------------------------------------------------------- key tables
-
-# torch and Lightning are imported on first use, so that importing this module (dbm-train does,
-# for ConfigError) stays fast.
 
 
 @cache
 def sources() -> dict[str, type]:
     """``data.source`` -> the source class ``training.build_source`` builds (its fields are
     keys)."""
-    from dbm_lightning.data import DBMMatSource, DLCFolderSource, SyntheticSource
 
     return {"synthetic": SyntheticSource, "dlc": DLCFolderSource, "dbm_mat": DBMMatSource}
 
@@ -101,39 +90,26 @@ def sources() -> dict[str, type]:
 def _models() -> dict[str, type]:
     """The live model registry (``register_model`` may add to it) and the classic models of
     :data:`dbm_lightning.classic.CLASSIC_MODELS` (their constructors' arguments are keys too)."""
-    from dbm_lightning.classic import CLASSIC_MODELS
-    from dbm_lightning.models.factory import MODELS
-
     return {**MODELS, **CLASSIC_MODELS}
 
 
 def _classic_models() -> dict[str, type]:
-    from dbm_lightning.classic import CLASSIC_MODELS
-
     return CLASSIC_MODELS
 
 
 def _split_config() -> type:
-    from dbm_lightning.data import SplitConfig
-
     return SplitConfig
 
 
 def _augment_config() -> type:
-    from dbm_lightning.augment import AugmentConfig
-
     return AugmentConfig
 
 
 def _split_strategies() -> tuple[str, ...]:
-    from dbm_lightning.data import STRATEGIES
-
     return tuple(STRATEGIES)
 
 
 def _class_weightings() -> tuple[str, ...]:
-    from dbm_lightning.models.lightning import CLASS_WEIGHTINGS
-
     return tuple(CLASS_WEIGHTINGS)
 
 

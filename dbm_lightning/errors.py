@@ -1,7 +1,9 @@
-"""Errors raised for bad input: each names the file and what is wrong with it."""
+"""Errors raised for bad input: a file (:class:`DataFormatError`) or a config key
+(:class:`ConfigError`), each named with what is wrong with it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -21,3 +23,22 @@ class DataFormatError(ValueError):
     def __reduce__(self) -> tuple:
         # picklable, so a launcher running the job in another process can hand it back
         return (type(self), (self.path, self.problem))
+
+
+class ConfigError(ValueError):
+    """A configuration mistake; the message starts with the dotted key.
+
+    ``key`` and ``problem`` are those of the first mistake, ``problems`` lists all of them
+    (``(key, problem)`` pairs, in config order); the message joins them with ``"; "``.
+    """
+
+    def __init__(self, key: str, problem: str, more: Sequence[tuple[str, str]] = ()) -> None:
+        self.key = key
+        self.problem = problem
+        self.problems = [(key, problem), *more]
+        super().__init__("; ".join(f"{k}: {p}" for k, p in self.problems))
+
+    def __reduce__(self) -> tuple:
+        # picklable, so a launcher running the job in another process (joblib, submitit)
+        # can hand the error back
+        return (type(self), (self.key, self.problem, self.problems[1:]))

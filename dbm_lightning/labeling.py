@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.path import Path as MplPath
 
 from dbm_lightning.errors import DataFormatError
-from dbm_lightning.session import UNLABELLED, Session
+from dbm_lightning.session import DEFAULT_FPS, UNLABELLED, Session
 
 __all__ = [
     "CircleZone",
@@ -197,7 +197,7 @@ class RuleLabeler:
     speed_smoothing: int = 5
     priority: Sequence[str] | None = None
     other: str = "other"
-    fps: float = 30.0
+    fps: float = DEFAULT_FPS
     label_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,34 +1,275 @@
-"""The files a training run leaves in its output directory, shared by the runner, the
-``dbm-train`` app and ``dbm-report`` (kept free of heavy imports)."""
+"""A run folder as one object: :class:`RunDir` owns its layout and its records.
+
+Every module that reads or writes a run's files (the runner, ``dbm-train``, ``dbm-predict``,
+``dbm-plots``, ``dbm-report``) goes through :class:`RunDir`, so the names below are written once::
+
+    RUN/
+      config.yaml            the resolved run config (``.hydra/config.yaml`` beside it under Hydra)
+      data_summary.json      split, sessions, gap fractions (written at set-up)
+      metrics.json           written last, by a run that finished
+      failed.json            written by a run that raised: its error and traceback
+      checkpoints/best.ckpt  deep models: the best epoch (microstates embedded)
+      checkpoints/last.ckpt  deep models: the state after the latest epoch (resume)
+      model.joblib           classic models: the fitted estimator (a pickle)
+      microstates.npz/.json  k-means microstates of the run's embedding
+      tensorboard/           TensorBoard events
+      figures/               ``dbm-plots`` output
+
+:func:`load_model` reads a trained model of either family from its file. The module imports
+nothing heavy at import time (``dbm-train`` reads it at start-up).
+"""
 
 from __future__ import annotations
 
+import json
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from dbm_lightning.atomic import write_json_atomic
+from dbm_lightning.atomic import write_json_atomic, write_text_atomic
 
-METRICS_FILE = "metrics.json"
-"""Written by a run that finished: validation/test metrics, sessions, timings."""
+__all__ = ["LAST", "RunDir", "json_default", "load_model"]
 
-FAILED_FILE = "failed.json"
-"""Written by a run that raised: its error and traceback."""
-
-
-def write_failure(output_dir: str | Path, exc: BaseException) -> Path:
-    """Record why a run failed in ``failed.json`` beside its config (and drop a
-    ``metrics.json`` that an earlier run left in the same folder: it no longer applies)."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / METRICS_FILE).unlink(missing_ok=True)
-    record = {
-        "error": f"{type(exc).__name__}: {exc}",
-        "traceback": "".join(traceback.format_exception(exc)),
-    }
-    return write_json_atomic(output_dir / FAILED_FILE, record)
+LAST = "last"
+"""``ckpt_path=last``: resume from the run folder's own ``checkpoints/last.ckpt``."""
 
 
-def clear_outcome(output_dir: str | Path) -> None:
-    """Forget the outcome of an earlier run in the same folder (before a new one starts)."""
-    for name in (METRICS_FILE, FAILED_FILE):
-        (Path(output_dir) / name).unlink(missing_ok=True)
+def json_default(obj: Any) -> Any:
+    """JSON encoder fallback for numpy scalars, arrays and paths."""
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+class RunDir:
+    """The output folder of one training run (it need not exist yet)."""
+
+    METRICS = "metrics.json"
+    FAILED = "failed.json"
+    CONFIG = "config.yaml"
+    HYDRA_CONFIG = ".hydra/config.yaml"
+    DATA_SUMMARY = "data_summary.json"
+    CHECKPOINTS = "checkpoints"
+    BEST = "best"
+    LAST = "last"
+    MODEL = "model.joblib"
+    MICROSTATES = "microstates"
+    TENSORBOARD = "tensorboard"
+    FIGURES = "figures"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def of_model_file(cls, path: str | Path) -> RunDir:
+        """The run folder holding a model file (``RUN/checkpoints/x.ckpt`` or
+        ``RUN/model.joblib``)."""
+        path = Path(path)
+        parent = path.parent
+        return cls(parent.parent if parent.name == cls.CHECKPOINTS else parent)
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def failed_file(self) -> Path:
+        return self.path / self.FAILED
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def data_summary_file(self) -> Path:
+        return self.path / self.DATA_SUMMARY
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / self.CHECKPOINTS
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoint_dir / f"{self.BEST}.ckpt"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoint_dir / f"{self.LAST}.ckpt"
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / self.MODEL
+
+    @property
+    def microstates_stem(self) -> Path:
+        """``RUN/microstates`` (the ``.npz`` and ``.json`` are written beside each other)."""
+        return self.path / self.MICROSTATES
+
+    @property
+    def microstates_file(self) -> Path:
+        return self.microstates_stem.with_suffix(".npz")
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.path / self.FIGURES
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """Where the run's TensorBoard events are (as its ``metrics.json`` says, else
+        ``RUN/tensorboard``)."""
+        metrics = self.read_metrics()
+        if metrics and metrics.get("tensorboard_dir"):
+            return Path(metrics["tensorboard_dir"])
+        return self.path / self.TENSORBOARD
+
+    # ------------------------------------------------------------------ records
+    def is_finished(self) -> bool:
+        """Whether the run wrote ``metrics.json`` (written last, atomically)."""
+        return self.metrics_file.is_file()
+
+    def read_metrics(self) -> dict[str, Any] | None:
+        """``metrics.json`` as a dict, or ``None`` when the run did not finish."""
+        if not self.metrics_file.is_file():
+            return None
+        return json.loads(self.metrics_file.read_text())
+
+    def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
+        """Write ``metrics.json`` (the run's last act)."""
+        return write_json_atomic(self.metrics_file, dict(metrics), default=json_default)
+
+    def read_failure(self) -> dict[str, Any] | None:
+        """``failed.json`` as a dict, or ``None`` when there is none."""
+        if not self.failed_file.is_file():
+            return None
+        return json.loads(self.failed_file.read_text())
+
+    def write_failure(self, exc: BaseException) -> Path:
+        """Record why the run failed in ``failed.json`` beside its config (and drop a
+        ``metrics.json`` that an earlier run left in the same folder: it no longer applies)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.metrics_file.unlink(missing_ok=True)
+        record = {
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "".join(traceback.format_exception(exc)),
+        }
+        return write_json_atomic(self.failed_file, record)
+
+    def clear_outcome(self) -> None:
+        """Forget the outcome of an earlier run in the same folder (before a new one starts)."""
+        self.metrics_file.unlink(missing_ok=True)
+        self.failed_file.unlink(missing_ok=True)
+
+    def write_config(self, cfg: Mapping[str, Any]) -> Path:
+        """Write the resolved run config as ``config.yaml``."""
+        import yaml  # PyYAML comes with omegaconf
+
+        return write_text_atomic(self.config_file, yaml.safe_dump(dict(cfg), sort_keys=False))
+
+    def read_config(self, model: Any = None) -> dict[str, Any]:
+        """The run's configuration as a plain dict: ``.hydra/config.yaml``, else
+        ``config.yaml``, else the ``run_config`` stored in ``model``'s hyperparameters."""
+        for f in (self.path / self.HYDRA_CONFIG, self.config_file):
+            if f.is_file():
+                from omegaconf import OmegaConf
+
+                cfg = OmegaConf.load(f)
+                try:
+                    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+                except Exception:  # noqa: BLE001 - e.g. a Hydra-only resolver; keep it raw
+                    return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
+        run_config = model.hparams.get("run_config") if model is not None else None
+        if isinstance(run_config, Mapping) and "data" in run_config:
+            return dict(run_config)
+        raise FileNotFoundError(
+            f"{self.path}: no .hydra/config.yaml or config.yaml, and the checkpoint stores no run "
+            "configuration; cannot rebuild the data"
+        )
+
+    def write_data_summary(self, summary: Mapping[str, Any]) -> Path:
+        """Write ``data_summary.json`` (split, sessions, gap fractions)."""
+        return write_json_atomic(self.data_summary_file, dict(summary), default=str)
+
+    # ------------------------------------------------------------------ models
+    def resolve_ckpt_path(self, ckpt_path: str | Path | None) -> str | None:
+        """``ckpt_path`` as a file path: ``None`` stays ``None``, ``"last"`` is this run's own
+        ``checkpoints/last.ckpt``; a missing file raises ``FileNotFoundError`` naming it."""
+        if ckpt_path in (None, ""):
+            return None
+        if str(ckpt_path) == LAST:
+            path = self.last_checkpoint
+            hint = " (ckpt_path=last resumes the run in this output directory)"
+        else:
+            path, hint = Path(ckpt_path).expanduser(), ""
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: checkpoint not found{hint}")
+        return str(path)
+
+    def find_checkpoint(self) -> Path:
+        """``checkpoints/best.ckpt``, else ``metrics.json``'s best/last checkpoint, else
+        ``checkpoints/last.ckpt``."""
+        candidates = [self.best_checkpoint]
+        metrics = self.read_metrics() or {}
+        candidates += [
+            Path(p) for p in (metrics.get("best_checkpoint"), metrics.get("last_checkpoint")) if p
+        ]
+        candidates.append(self.last_checkpoint)
+        for c in candidates:
+            if c.is_file():
+                return c
+        if self.model_file.is_file():
+            raise FileNotFoundError(
+                f"{self.path}: a classic-arm run ({self.MODEL}): a forest has no checkpoint and "
+                "no per-frame embedding, so no microstates or figures; its metrics are in "
+                f"{self.METRICS}, and dbm-predict --ckpt RUN/{self.MODEL} labels new sessions"
+            )
+        raise FileNotFoundError(
+            f"{self.path}: no checkpoint (looked for checkpoints/best.ckpt, "
+            "checkpoints/last.ckpt and those named in metrics.json); is this a dbm-train run "
+            "directory?"
+        )
+
+    def load_model(self) -> Any:
+        """The run's trained model: the best (else last) checkpoint of a deep run, else the
+        ``model.joblib`` of a classic run (see :func:`load_model`)."""
+        if self.model_file.is_file() and not self.checkpoint_dir.is_dir():
+            return load_model(self.model_file)
+        return load_model(self.find_checkpoint())
+
+
+def load_model(path: str | Path) -> Any:
+    """A trained model of either family, on the CPU, ready for prediction.
+
+    ``.ckpt``: a ``DBMClassifier`` rebuilt from its hyperparameters (read with
+    ``torch.load(weights_only=True)``: no pickled code runs). ``.joblib``: a classic model
+    behind :class:`~dbm_lightning.models.classic.ClassicPredictor` (a pickle: only load your
+    own). Both offer ``hparams`` (pipeline state, class names) and
+    ``predict_session(features, valid=None) -> (probs, embedding)``.
+    """
+    path = Path(path)
+    if path.suffix == ".joblib":
+        from dbm_lightning.errors import DataFormatError
+        from dbm_lightning.models.classic import ClassicPredictor, load_classic
+
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such model file")
+        try:
+            return ClassicPredictor(load_classic(path))
+        except (TypeError, ValueError) as exc:
+            raise DataFormatError(path, str(exc)) from None
+    from dbm_lightning.models.lightning import DBMClassifier
+
+    return DBMClassifier.from_checkpoint_file(path)

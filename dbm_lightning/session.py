@@ -10,6 +10,9 @@ import numpy as np
 UNLABELLED = -1
 """Label index of a frame with no label (masked out of the loss and of the metrics)."""
 
+DEFAULT_FPS = 30.0
+"""Frame rate used when neither a session, its reader nor the config gives one."""
+
 
 @dataclass(eq=False)
 class Session:

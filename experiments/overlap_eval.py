@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dbm_lightning.figures import load_run_config
-from dbm_lightning.models.lightning import metrics_from_confusion
-from dbm_lightning.prediction import load_classifier
-from dbm_lightning.training import build_datamodule
+from dbm_lightning.build import build_datamodule
+from dbm_lightning.models.metrics import metrics_from_confusion
+from dbm_lightning.runs import RunDir, load_model
 
 
 def _scores(labels: np.ndarray, pred: np.ndarray, n_classes: int) -> tuple[float, float]:
@@ -42,9 +41,9 @@ def main() -> None:
     print("| run | stride | acc (%) | macro F1 (%) | acc near tiled edges (%) |")
     print("|---|---|---|---|---|")
     for run in args.runs:
-        dm = build_datamodule(load_run_config(run))
+        dm = build_datamodule(RunDir(run).read_config())
         dm.setup()
-        module = load_classifier(run / "checkpoints" / "best.ckpt")
+        module = load_model(run / "checkpoints" / "best.ckpt")
         window = dm.window
         strides = args.strides or [window, window // 2, window // 4]
         sessions = dm.predict_sessions(split="val") + dm.predict_sessions(split="test")

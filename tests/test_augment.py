@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from pose_helpers import PARTS, ListSource, StepLabeler, walk_session
+from helpers import PARTS, ListSource, StepLabeler, walk_session
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from dbm_lightning.augment import (
@@ -22,7 +22,7 @@ from dbm_lightning.augment import (
     compute_features_torch,
 )
 from dbm_lightning.cli.config import compose_config
-from dbm_lightning.data import DBMDataModule, EpochShuffleSampler, SplitConfig
+from dbm_lightning.data import DBMDataModule, EpochShuffleSampler, SplitConfig, WindowBatch
 from dbm_lightning.features import FeatureConfig, compute_features, feature_names
 from dbm_lightning.models import DBMClassifier
 from dbm_lightning.preprocess import ArenaBounds, PreprocessConfig, scale_pose
@@ -41,7 +41,6 @@ ALL_BLOCKS = FeatureConfig(
     ego_front="nose",
 )
 ON = AugmentConfig(enabled=True, jitter_px=0.0)
-TINY_DATA = ["data.mice=2", "data.days=2", "data.frames=600", "data.window=100", "data.stride=50"]
 
 
 def session_pose(t: int = 60, seed: int = 0) -> np.ndarray:
@@ -181,7 +180,8 @@ def test_config_validation() -> None:
 
 def build_dm(augment: AugmentConfig | None, fps=(30.0, 30.0, 30.0, 30.0), seed: int = 0):
     sessions = [
-        walk_session(f"m{i}_day1", 150 + 20 * i, i, f"m{i}", fps=f) for i, f in enumerate(fps)
+        walk_session(f"m{i}_day1", 150 + 20 * i, i, f"m{i}", fps=f, long_gap=True)
+        for i, f in enumerate(fps)
     ]
     dm = DBMDataModule(
         source=ListSource(sessions),
@@ -201,10 +201,11 @@ def build_dm(augment: AugmentConfig | None, fps=(30.0, 30.0, 30.0, 30.0), seed: 
 
 def test_training_batches_carry_pose_only_when_enabled() -> None:
     off, on = build_dm(None), build_dm(ON)
-    x, y = next(iter(off.train_dataloader()))
+    x, y = next(iter(off.train_dataloader()))[:2]
     assert x.shape == (4, 40, off.n_features)
     assert off.datasets["train"].pose is None
-    xa, ya, pose = next(iter(on.train_dataloader()))
+    batch = next(iter(on.train_dataloader()))
+    xa, ya, pose = batch.x, batch.y, batch.pose
     torch.testing.assert_close(xa, x)
     assert torch.equal(ya, y) and pose.shape == (4, 40, 6, 2) and pose.dtype == torch.float32
     assert len(next(iter(on.val_dataloader()))) == 2  # evaluation batches never carry pose
@@ -219,11 +220,11 @@ def test_training_batches_carry_pose_only_when_enabled() -> None:
     # unaugmented recomputation of a batch equals the stored features (but window ends)
     still = AugmentConfig(True, 0.0, 0.0, 0.0, (1.0, 1.0), 0.0)
     on.augment = still
-    z, y2 = on.augment_batch((xa, ya, pose))
+    z, y2 = on.augment_batch(WindowBatch(xa, ya, pose=pose))
     assert y2 is ya
     torch.testing.assert_close(z[:, :-1], xa[:, :-1], rtol=1e-4, atol=2e-4)
     on.augment = ON
-    z, y3 = on.augment_batch((xa, ya, pose))
+    z, y3 = on.augment_batch(WindowBatch(xa, ya, pose=pose))
     assert y3 is ya and not torch.allclose(z, xa)
     assert torch.isfinite(z).all()
 
@@ -231,10 +232,10 @@ def test_training_batches_carry_pose_only_when_enabled() -> None:
 def test_mixed_frame_rates_give_one_per_window() -> None:
     dm = build_dm(ON, fps=(30.0, 25.0, 50.0, 30.0))
     batch = dm.datasets["train"].gather(range(len(dm.datasets["train"])))
-    assert len(batch) == 4
-    assert set(batch[3].tolist()) == {30.0, 50.0}  # m0, m2, m3 train; m1 val
-    z, _ = dm.augment_batch(batch)
-    assert z.shape == batch[0].shape
+    assert batch.fps is not None and batch.pose is not None
+    assert set(batch.fps.tolist()) == {30.0, 50.0}  # m0, m2, m3 train; m1 val
+    z = dm.augment_batch(batch).x
+    assert z.shape == batch.x.shape
 
 
 class Capture(pl.Callback):
@@ -245,7 +246,7 @@ class Capture(pl.Callback):
         self.val: list[torch.Tensor] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        assert len(batch) == 2
+        assert batch.pose is None  # augmented: the model sees (x, y) only
         self.train.append((trainer.current_epoch, batch[0].cpu().clone(), batch[1].cpu().clone()))
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dl_idx=0) -> None:
@@ -317,9 +318,11 @@ def test_trainer_without_augmentation_sees_the_stored_features() -> None:
         assert torch.equal(x, xs) and torch.equal(y, ys)
 
 
-def test_fast_dev_run_through_hydra_with_pose_augmentation(tmp_path: Path) -> None:
+def test_fast_dev_run_through_hydra_with_pose_augmentation(
+    tmp_path: Path, tiny_data: list[str]
+) -> None:
     cfg = compose_config(
-        ["augment=pose", "features=egocentric", "trainer.fast_dev_run=true", *TINY_DATA]
+        ["augment=pose", "features=egocentric", "trainer.fast_dev_run=true", *tiny_data]
     )
     assert cfg.augment.enabled and cfg.augment.jitter_px == 1.0
     metrics = run_training(cfg, tmp_path)

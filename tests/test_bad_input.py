@@ -18,9 +18,9 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import dlc_frame, write_dlc_csv, write_dlc_h5
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from io_helpers import dlc_frame, write_dlc_csv, write_dlc_h5
 
 from dbm_lightning.data import DBMDataModule, DLCFolderSource, prepare_session
 from dbm_lightning.errors import DataFormatError

@@ -10,17 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, SHARED_DATA
 
 SECTIONS = {"load", "train", "infer", "scaling", "ablation"}
 
 
 @pytest.mark.slow
-def test_benchmark_quick_mode_runs_and_writes_json(tmp_path: Path) -> None:
+def test_benchmark_quick_mode_runs_and_writes_json(
+    tmp_path: Path, repo_root: Path, shared_data_path: Path
+) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--quick", "--json", str(out)],
-        cwd=REPO_ROOT,
+        cwd=repo_root,
         capture_output=True,
         text=True,
         timeout=600,
@@ -50,16 +51,16 @@ def test_benchmark_quick_mode_runs_and_writes_json(tmp_path: Path) -> None:
     ):
         assert expected in measures
     ablation = next(r for r in rows if r["section"] == "ablation")
-    if SHARED_DATA.is_dir():
+    if shared_data_path.is_dir():
         assert ablation["note"].startswith("4/4 runs finished"), ablation
     else:
         assert "skipped" in ablation["note"]
 
 
-def test_benchmark_rejects_unknown_section() -> None:
+def test_benchmark_rejects_unknown_section(repo_root: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--only", "load,bogus"],
-        cwd=REPO_ROOT,
+        cwd=repo_root,
         capture_output=True,
         text=True,
         timeout=60,

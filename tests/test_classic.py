@@ -1,4 +1,4 @@
-"""The classic baseline arm (`dbm_lightning.classic`): rolling features against a naive
+"""The classic baseline arm (`dbm_lightning.models.classic`): rolling features against a naive
 reference, the same metrics.json layout and metric values as the deep runs, saved model,
 seeding, training-frame subsampling, a deep + classic Hydra multirun through `dbm-report`."""
 
@@ -16,19 +16,20 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from dbm_lightning.classic import (
+from dbm_lightning.build import build_datamodule
+from dbm_lightning.cli.config import compose_config
+from dbm_lightning.cli.report import main as report_main
+from dbm_lightning.errors import ConfigError
+from dbm_lightning.models.classic import (
     CLASSIC_MODELS,
-    MODEL_FILE,
     RandomForestModel,
-    _rolling_blocks,
     load_classic,
+    rolling_blocks,
     rolling_feature_names,
     rolling_features,
 )
-from dbm_lightning.cli.config import compose_config
-from dbm_lightning.cli.report import main as report_main
-from dbm_lightning.config_check import ConfigError
-from dbm_lightning.training import build_datamodule, run_training
+from dbm_lightning.runs import RunDir
+from dbm_lightning.training import run_training
 
 TINY = [
     "data.mice=2",
@@ -88,7 +89,7 @@ def test_rolling_features_equal_a_naive_reference_edges_included() -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
     # blocks with context give the whole-session result
-    blocks = np.concatenate([b for _, b in _rolling_blocks(x_nan, windows, valid, chunk=6)])
+    blocks = np.concatenate([b for _, b in rolling_blocks(x_nan, windows, valid, chunk=6)])
     np.testing.assert_allclose(blocks, got, rtol=1e-6, atol=1e-6)
     assert (got[:, 6:9] == 0).all()  # window 1: a std of exactly 0, not rounding noise
 
@@ -190,7 +191,7 @@ def test_metrics_json_has_the_deep_layout(runs: dict) -> None:
     assert classic["n_features"] == 51 * 7  # 51 DBM distances, + mean and std over 3 windows
     assert classic["epochs"] is None and classic["microstates"] is None
     assert classic["train_frames"] > 0 and classic["train_frames_per_s"] > 0
-    assert Path(classic["model_file"]) == runs["classic_dir"] / MODEL_FILE
+    assert Path(classic["model_file"]) == RunDir(runs["classic_dir"]).model_file
     assert (runs["classic_dir"] / "data_summary.json").is_file()
     assert (runs["classic_dir"] / "config.yaml").is_file()
 
@@ -352,16 +353,15 @@ def test_dbm_predict_applies_a_classic_run_to_a_new_session(runs: dict, tmp_path
 
 def test_classic_run_explains_what_it_lacks(runs: dict) -> None:
     """dbm-plots on a classic run says why there is nothing to plot."""
-    from dbm_lightning.figures import find_checkpoint
 
     with pytest.raises(FileNotFoundError, match="classic-arm run"):
-        find_checkpoint(runs["classic_dir"])
+        RunDir(runs["classic_dir"]).find_checkpoint()
 
 
 def test_augment_with_a_classic_model_is_ignored_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = compose_config([*RF, *TINY, "augment=small", "model.n_estimators=3", "logger=none"])
-    with caplog.at_level("WARNING", logger="dbm_lightning.classic"):
+    with caplog.at_level("WARNING", logger="dbm_lightning.models.classic"):
         run_training(cfg, tmp_path)
     assert "pose augmentation applies to the deep models" in caplog.text

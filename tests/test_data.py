@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import PARTS, BlockLabeler, ListSource, dlc_frame, walk_session, write_dlc_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from io_helpers import dlc_frame, write_dlc_csv
 
 from dbm_lightning.data import (
     DBMDataModule,
@@ -25,12 +25,9 @@ from dbm_lightning.data import (
 )
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.features import FeatureConfig
-from dbm_lightning.io import LoadResult
 from dbm_lightning.labeling import EmbeddedLabeler
 from dbm_lightning.preprocess import ArenaBounds, PreprocessConfig
 from dbm_lightning.session import Session
-
-PARTS = ("head", "nose", "left_ear", "right_ear", "body_centre", "tail_base")
 
 # ----------------------------------------------------------------------------- windows
 
@@ -123,72 +120,9 @@ def test_count_once_labels_every_frame_exactly_once(t: int, window: int, data) -
 # ------------------------------------------------------------------ in-memory pipeline
 
 
-def walk_session(
-    name: str,
-    t: int,
-    seed: int,
-    mouse: str | None = None,
-    day: int | None = None,
-    fps: float = 30.0,
-    long_gap: bool = False,
-):
-    """A random walk of 6 parts around a centre, likelihoods mostly high (a few short
-    dropouts; with ``long_gap``, part 2 also missing for 12 frames from ``t // 3``)."""
-    rng = np.random.default_rng(seed)
-    centre = np.cumsum(rng.normal(0, 3, (t, 2)), axis=0) + [320, 240]
-    offsets = rng.normal(0, 15, (1, len(PARTS), 2))
-    pose = centre[:, None, :] + offsets + rng.normal(0, 1, (t, len(PARTS), 2))
-    lik = rng.uniform(0.7, 1.0, (t, len(PARTS)))
-    lik[rng.random((t, len(PARTS))) < 0.02] = 0.1  # short dropouts (interpolated)
-    if long_gap:
-        lik[t // 3 : t // 3 + 12, 2] = 0.0  # one long gap: invalid frames
-    return Session(
-        pose=pose,
-        likelihood=lik,
-        bodyparts=PARTS,
-        name=name,
-        mouse=mouse,
-        day=day,
-        fps=fps,
-        source=Path(f"/nowhere/{name}.csv"),
-    )
-
-
-@dataclass
-class ListSource:
-    """A source of in-memory sessions that counts its loads."""
-
-    sessions: list
-    skipped: list | None = None
-    calls: int = 0
-
-    def load(self, cache_dir=None) -> LoadResult:
-        self.calls += 1
-        return LoadResult(sessions=list(self.sessions), skipped=list(self.skipped or []))
-
-
-@dataclass
-class BlockLabeler:
-    """Labels in blocks of 25 frames cycling through 3 classes."""
-
-    label_names: tuple = ("a", "b", "c")
-
-    def label(self, session: Session) -> Session:
-        lab = (np.arange(session.n_frames) // 25) % 3
-        return session.with_labels(lab, self.label_names)
-
-
-def grid_sessions(mice: int = 4, days: int = 2, t: int = 230) -> list[Session]:
-    out = []
-    for m in range(mice):
-        for d in range(days):
-            out.append(walk_session(f"m{m}_day{d + 1}", t + 17 * m, 10 * m + d, f"m{m}", d + 1))
-    return out
-
-
 @pytest.fixture
-def sessions() -> list[Session]:
-    s = grid_sessions()
+def sessions(make_sessions) -> list[Session]:
+    s = make_sessions()
     # one long gap (stays missing -> invalid frames) in a session of mouse m0
     lik = s[0].likelihood.copy()
     lik[40:80, 2] = 0.0
@@ -202,24 +136,8 @@ def all_windows(dm: DBMDataModule, split: str) -> tuple[torch.Tensor, torch.Tens
     return ds.gather(range(len(ds)))
 
 
-def build(sessions, **kwargs) -> DBMDataModule:
-    args = dict(
-        source=ListSource(sessions),
-        labeler=BlockLabeler(),
-        preprocess=PreprocessConfig(likelihood_threshold=0.6, max_gap=5),
-        features=FeatureConfig(distances=True, coordinates=True, pe_L=2),
-        split=SplitConfig(strategy="leave_mouse_out", val_mice=["m1"], test_mice=["m2"]),
-        arena=None,
-        window=50,
-        stride=30,
-        batch_size=4,
-    )
-    args.update(kwargs)
-    return DBMDataModule(**args)
-
-
-def test_setup_shapes_invalid_frames_and_counts(sessions) -> None:
-    dm = build(sessions)
+def test_setup_shapes_invalid_frames_and_counts(sessions, make_datamodule) -> None:
+    dm = make_datamodule(sessions)
     dm.setup("fit")
     n_feat = 51 + 12 + 6 * 2 * 2 * 2
     assert dm.n_features == n_feat == len(dm.feature_names)
@@ -266,8 +184,8 @@ def test_setup_shapes_invalid_frames_and_counts(sessions) -> None:
     assert np.abs(val.mean(axis=0)).max() > 0.05
 
 
-def test_setup_is_idempotent_and_loads_once(sessions) -> None:
-    dm = build(sessions)
+def test_setup_is_idempotent_and_loads_once(sessions, make_datamodule) -> None:
+    dm = make_datamodule(sessions)
     dm.setup("fit")
     X = dm.datasets["train"].features
     dm.setup("test")
@@ -276,8 +194,8 @@ def test_setup_is_idempotent_and_loads_once(sessions) -> None:
     assert dm.datasets["train"].features is X
 
 
-def test_loaders_seeded_shuffle_and_order(sessions) -> None:
-    dm = build(sessions, seed=7)
+def test_loaders_seeded_shuffle_and_order(sessions, make_datamodule) -> None:
+    dm = make_datamodule(sessions, seed=7)
     dm.setup()
     a = [y for _, y in dm.train_dataloader()]
     b = [y for _, y in dm.train_dataloader()]
@@ -285,23 +203,23 @@ def test_loaders_seeded_shuffle_and_order(sessions) -> None:
     Y = all_windows(dm, "train")[1]
     assert not torch.equal(torch.cat(a), Y)  # shuffled
     assert torch.equal(torch.cat([y for _, y in dm.val_dataloader()]), all_windows(dm, "val")[1])
-    x, y = next(iter(dm.test_dataloader()))
+    x, y = next(iter(dm.test_dataloader()))[:2]
     assert x.shape == (4, 50, dm.n_features) and y.shape == (4, 50)
     assert dm.train_dataloader().persistent_workers is False
-    dm2 = build(sessions, num_workers=1)
+    dm2 = make_datamodule(sessions, num_workers=1)
     dm2.setup()
     assert dm2.val_dataloader().persistent_workers is True
 
 
-def test_no_test_split(sessions) -> None:
-    dm = build(sessions, split=SplitConfig(strategy="sessions", val_fraction=0.25))
+def test_no_test_split(sessions, make_datamodule) -> None:
+    dm = make_datamodule(sessions, split=SplitConfig(strategy="sessions", val_fraction=0.25))
     dm.setup()
     assert not dm.has_test and dm.test_dataloader() == []
     assert dm.summary()["sessions"] == {"train": 6, "val": 2, "test": 0}
 
 
-def test_prepare_session_reproduces_training_features(sessions) -> None:
-    dm = build(sessions)
+def test_prepare_session_reproduces_training_features(sessions, make_datamodule) -> None:
+    dm = make_datamodule(sessions)
     dm.setup()
     state = json.loads(json.dumps(dm.pipeline_state()))  # as stored in a checkpoint
     for raw in (sessions[0], sessions[3]):
@@ -323,8 +241,8 @@ def test_prepare_session_reproduces_training_features(sessions) -> None:
     np.testing.assert_allclose(prepare_session(shuffled, state)[0], prepare_session(s, state)[0])
 
 
-def test_prepare_session_names_missing_bodyparts(sessions) -> None:
-    dm = build(sessions)
+def test_prepare_session_names_missing_bodyparts(sessions, make_datamodule) -> None:
+    dm = make_datamodule(sessions)
     dm.setup()
     s = sessions[0]
     other = Session(
@@ -334,7 +252,7 @@ def test_prepare_session_names_missing_bodyparts(sessions) -> None:
         prepare_session(other, dm.pipeline_state())
 
 
-def test_sessions_with_different_bodyparts_rejected(sessions) -> None:
+def test_sessions_with_different_bodyparts_rejected(sessions, make_datamodule) -> None:
     s = sessions[1]
     sessions[1] = replace(
         s,
@@ -343,12 +261,12 @@ def test_sessions_with_different_bodyparts_rejected(sessions) -> None:
         bodyparts=PARTS[:5],
     )
     with pytest.raises(DataFormatError, match="tail_base"):
-        build(sessions).setup()
+        make_datamodule(sessions).setup()
 
 
-def test_given_arena_is_used_and_summary_is_json(sessions) -> None:
+def test_given_arena_is_used_and_summary_is_json(sessions, make_datamodule) -> None:
     arena = ArenaBounds(0.0, 640.0, 0.0, 480.0)
-    dm = build(sessions, arena=arena, source=ListSource(sessions, skipped=[]))
+    dm = make_datamodule(sessions, arena=arena, source=ListSource(sessions, skipped=[]))
     dm.setup()
     assert dm.pipeline_state()["arena"] == arena.to_dict()
     summary = json.loads(json.dumps(dm.summary()))
@@ -419,8 +337,10 @@ def with_short_sessions(sessions: list[Session], t: int = 30) -> list[Session]:
 
 
 @pytest.mark.parametrize(("window", "stride"), [(50, 30), (50, 50), (40, 7)])
-def test_gathered_windows_equal_make_windows(sessions, window: int, stride: int) -> None:
-    dm = build(with_short_sessions(sessions), window=window, stride=stride)
+def test_gathered_windows_equal_make_windows(
+    sessions, window: int, stride: int, make_datamodule
+) -> None:
+    dm = make_datamodule(with_short_sessions(sessions), window=window, stride=stride)
     dm.setup()
     rng = np.random.default_rng(0)
     for split in ("train", "val", "test"):
@@ -437,14 +357,14 @@ def test_gathered_windows_equal_make_windows(sessions, window: int, stride: int)
         # any batch, in any order (DataLoader's batched fetch), and single windows
         ds = dm.datasets[split]
         idx = rng.permutation(len(ds))[:6]
-        x, y = ds.__getitems__(idx.tolist())
+        x, y = ds.__getitems__(idx.tolist())[:2]
         assert torch.equal(x, X[idx]) and torch.equal(y, Y[idx])
-        x0, y0 = ds[int(idx[0])]
+        x0, y0 = ds[int(idx[0])][:2]
         assert torch.equal(x0, X[idx[0]]) and torch.equal(y0, Y[idx[0]])
 
 
-def test_eval_windows_count_every_valid_frame_exactly_once(sessions) -> None:
-    dm = build(with_short_sessions(sessions), window=40, stride=13)
+def test_eval_windows_count_every_valid_frame_exactly_once(sessions, make_datamodule) -> None:
+    dm = make_datamodule(with_short_sessions(sessions), window=40, stride=13)
     dm.setup()
     for split in ("val", "test"):
         ds = dm.datasets[split]
@@ -459,9 +379,11 @@ def test_eval_windows_count_every_valid_frame_exactly_once(sessions) -> None:
         assert len(counted) == n_valid
 
 
-def test_each_split_stores_its_frames_once_padding_only_short_sessions(sessions) -> None:
+def test_each_split_stores_its_frames_once_padding_only_short_sessions(
+    sessions, make_datamodule
+) -> None:
     window = 50
-    dm = build(with_short_sessions(sessions), window=window, stride=30)
+    dm = make_datamodule(with_short_sessions(sessions), window=window, stride=30)
     dm.setup()
     n_feat = dm.n_features
     for split in ("train", "val", "test"):
@@ -503,13 +425,13 @@ def test_each_split_stores_its_frames_once_padding_only_short_sessions(sessions)
             assert np.shares_memory(p.labels, ds.labels.numpy())
 
 
-def test_standardizer_fit_equals_fit_on_valid_training_frames(sessions) -> None:
+def test_standardizer_fit_equals_fit_on_valid_training_frames(sessions, make_datamodule) -> None:
     """Invalid frames are NaN rows in the split's array when the standardiser is fitted, which
     gives exactly the fit on copies of the valid frames (the former way)."""
     from dbm_lightning.features import Standardizer, compute_features
     from dbm_lightning.preprocess import scale_pose
 
-    dm = build(sessions)
+    dm = make_datamodule(sessions)
     dm.setup()
     valid_rows = []
     for p in dm.session_features("train"):
@@ -524,12 +446,12 @@ def test_standardizer_fit_equals_fit_on_valid_training_frames(sessions) -> None:
     np.testing.assert_array_equal(dm.standardizer.std, ref.std)
 
 
-def test_train_loader_batches_follow_the_epoch_sampler(sessions) -> None:
+def test_train_loader_batches_follow_the_epoch_sampler(sessions, make_datamodule) -> None:
     import pickle
 
     from dbm_lightning.data import EpochShuffleSampler
 
-    dm = build(sessions, seed=5, batch_size=4)
+    dm = make_datamodule(sessions, seed=5, batch_size=4)
     dm.setup()
     X, Y = all_windows(dm, "train")
     loader = dm.train_dataloader()
@@ -562,7 +484,7 @@ def test_dbm_sample_whole_trials(shared_data: Path) -> None:
     X, Y = all_windows(dm, "train")
     assert X.shape == (51, 800, 51) and Y.shape == (51, 800)  # one window per trial
     assert dm.train_class_counts.sum() == (Y >= 0).sum().item()
-    x, y = next(iter(dm.train_dataloader()))
+    x, y = next(iter(dm.train_dataloader()))[:2]
     assert x.shape == (2, 800, 51) and y.dtype == torch.int64
 
     raw = {s.name: s for s in DBMMatSource(path).load().sessions}
@@ -608,7 +530,7 @@ def test_synthetic_end_to_end_rules_and_truth() -> None:
     X, Y = all_windows(dm, "train")
     assert X.shape == (2 * 7, 100, 51 + 6 * 2 * 2 * 3)  # 400 frames -> starts 0,50,...,300
     assert dm.train_class_counts.sum() > 0.5 * 800
-    x, y = next(iter(dm.train_dataloader()))
+    x, y = next(iter(dm.train_dataloader()))[:2]
     assert x.shape == (3, 100, dm.n_features)
 
     raw = {s.name: s for s in source.load().sessions}

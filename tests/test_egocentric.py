@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from pose_helpers import ListSource, StepLabeler, walk_session
+from helpers import ListSource, StepLabeler, walk_session
 
 from dbm_lightning.data import DBMDataModule, SplitConfig, prepare_session
 from dbm_lightning.features import (
@@ -197,7 +197,9 @@ def test_nan_pose_gives_nan_egocentric_features() -> None:
 
 
 def test_pipeline_state_reproduces_egocentric_features_for_new_sessions() -> None:
-    sessions = [walk_session(f"m{i}_day1", 160 + 10 * i, i, f"m{i}") for i in range(3)]
+    sessions = [
+        walk_session(f"m{i}_day1", 160 + 10 * i, i, f"m{i}", long_gap=True) for i in range(3)
+    ]
     cfg = FeatureConfig(
         distances=True, pe_L=2, egocentric=True, heading=True, speed=True, ego_centre="body_centre"
     )

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_models import CLASS_NAMES, F_IN, _random_loaders, _trainer
-from test_train_cli import TINY_DATA
+from helpers import CLASS_NAMES, F_IN, random_loaders
 
 from dbm_lightning.cli.config import compose_config
-from dbm_lightning.config_check import ConfigError, validate_config
+from dbm_lightning.config_check import validate_config
+from dbm_lightning.errors import ConfigError
 from dbm_lightning.models import (
     MODELS,
     BiLSTMNet,
@@ -190,10 +190,10 @@ def test_bilstm_bad_arguments(kwargs: dict, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["bilstm", "tcn"])
-def test_classifier_fast_dev_run(tmp_path: Path, name: str) -> None:
-    train, val = _random_loaders()
+def test_classifier_fast_dev_run(name: str, make_trainer) -> None:
+    train, val = random_loaders()
     module = DBMClassifier(name, SMALL[name][0], F_IN, C, CLASS_NAMES)
-    _trainer(tmp_path, fast_dev_run=1).fit(module, train, val)
+    make_trainer(fast_dev_run=1).fit(module, train, val)
     assert module.train_frames_seen == 4 * 10
     assert module.embedding_dim == SMALL[name][1]
 
@@ -205,8 +205,8 @@ def test_classifier_fast_dev_run(tmp_path: Path, name: str) -> None:
         ["model=tcn", "model.channels=8", "model.levels=4", "model.kernel_size=5"],
     ],
 )
-def test_dbm_train_fast_dev_run(tmp_path: Path, overrides: list[str]) -> None:
-    cfg = compose_config([*overrides, "trainer.fast_dev_run=true", *TINY_DATA])
+def test_dbm_train_fast_dev_run(tmp_path: Path, overrides: list[str], tiny_data: list[str]) -> None:
+    cfg = compose_config([*overrides, "trainer.fast_dev_run=true", *tiny_data])
     metrics = run_training(cfg, tmp_path)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["class_names"] == metrics["class_names"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from io_helpers import dlc_frame, random_pose, write_dlc_csv
+from helpers import dlc_frame, random_pose, write_dlc_csv
 
 from dbm_lightning.io import cache, clear_cache, load_dlc
 from dbm_lightning.io.cache import cached_load, source_sha256

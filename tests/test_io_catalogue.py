@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from io_helpers import SCORER, dlc_frame, random_pose, write_dlc_csv, write_dlc_h5
+from helpers import SCORER, dlc_frame, random_pose, write_dlc_csv, write_dlc_h5
 
 import dbm_lightning.io.catalogue as catalogue
 from dbm_lightning.errors import DataFormatError

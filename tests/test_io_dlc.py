@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from io_helpers import SCORER, dlc_frame, random_pose, write_dlc_csv, write_dlc_h5
+from helpers import SCORER, dlc_frame, random_pose, write_dlc_csv, write_dlc_h5
 
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io import load_dlc

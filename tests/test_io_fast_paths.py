@@ -1,6 +1,6 @@
 """The fast paths of the readers give exactly what the fully checked paths give.
 
-* ``load_dlc``: a well-formed CSV is parsed in one pass (pyarrow, else pandas); every other
+* ``load_dlc``: a well-formed CSV is parsed in one pass (pyarrow); every other
   file goes through the checked path. Both must agree on every file, valid or not.
 * ``load_sessions(workers=...)``: reading in threads changes nothing but the time.
 """
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SCORER, dlc_frame, random_pose, write_dlc_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from io_helpers import SCORER, dlc_frame, random_pose, write_dlc_csv
 
 from dbm_lightning.errors import DataFormatError
-from dbm_lightning.io import dlc, load_dlc, load_sessions, scan_folder
+from dbm_lightning.io import dlc, dlc_numbers, load_dlc, load_sessions, scan_folder
 from dbm_lightning.io.catalogue import SessionEntry
 
 PARTS = ["nose", "left_ear", "tail_base"]
@@ -25,12 +25,12 @@ PARTS = ["nose", "left_ear", "tail_base"]
 
 def _checked(path: Path, **kwargs):
     """load_dlc through the checked path only."""
-    fast = dlc._parse_body_fast
-    dlc._parse_body_fast = lambda *a: None
+    fast = dlc.parse_body_fast
+    dlc.parse_body_fast = lambda *a: None
     try:
         return load_dlc(path, **kwargs)
     finally:
-        dlc._parse_body_fast = fast
+        dlc.parse_body_fast = fast
 
 
 def _outcome(load, path: Path):
@@ -49,12 +49,6 @@ def _same(a, b) -> None:
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_array_equal(a[2], b[2])
     assert a[3:] == b[3:]
-
-
-@pytest.fixture(params=["pyarrow", "pandas"])
-def fast_engine(request, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(dlc, "_NO_PYARROW", request.param == "pandas")
-    return request.param
 
 
 def _files(tmp_path: Path) -> list[Path]:
@@ -116,7 +110,7 @@ def _files(tmp_path: Path) -> list[Path]:
     return paths
 
 
-def test_fast_path_equals_checked_path(tmp_path: Path, fast_engine: str) -> None:
+def test_fast_path_equals_checked_path(tmp_path: Path) -> None:
     outcomes = {}
     for path in _files(tmp_path):
         fast, checked = _outcome(load_dlc, path), _outcome(_checked, path)
@@ -125,10 +119,10 @@ def test_fast_path_equals_checked_path(tmp_path: Path, fast_engine: str) -> None
     # the corpus has both kinds (and the fast path was taken for the plain file)
     assert outcomes["plain"] == "ok" and outcomes["short_row"] == "error"
     text = (tmp_path / f"plain{SCORER}.csv").read_bytes()
-    assert dlc._parse_body_fast(text, dlc._body_offset(text, 3), 10) is not None
+    assert dlc_numbers.parse_body_fast(text, dlc_numbers.body_offset(text, 3), 10) is not None
 
 
-def test_fast_path_reads_multi_animal_files(tmp_path: Path, fast_engine: str) -> None:
+def test_fast_path_reads_multi_animal_files(tmp_path: Path) -> None:
     pose, lik = random_pose(t=40, parts=3, individuals=2, seed=4)
     path = write_dlc_csv(tmp_path / "ma.csv", dlc_frame(pose, lik, PARTS, individuals=["a", "b"]))
     for individual in ("a", "b"):
@@ -142,10 +136,10 @@ def test_frame_numbering_check() -> None:
     for n in (1, 2, 9, 10, 11, 99, 100, 101, 1000, 10_001):
         text = "".join(f"{i},1\n" for i in range(n)).encode()
         buf = np.frombuffer(text, dtype=np.uint8)
-        newlines = dlc._find_byte(buf, ord("\n"), block=64)
+        newlines = dlc_numbers.find_byte(buf, ord("\n"), block=64)
         np.testing.assert_array_equal(newlines, np.flatnonzero(buf == ord("\n")))
         starts = np.concatenate([[0], newlines[:-1] + 1])
-        assert dlc._is_frame_numbering(buf, starts), n
+        assert dlc_numbers.is_frame_numbering(buf, starts), n
         lines = text.split(b"\n")
         for i in {0, n // 2, n - 1}:
             for bad in (str(i + 1), f"0{i}", f"+{i}", f" {i}", f"{i}0", "x"):
@@ -153,7 +147,7 @@ def test_frame_numbering_check() -> None:
                 edited[i] = bad.encode() + b",1"
                 b2 = np.frombuffer(b"\n".join(edited), dtype=np.uint8)
                 nl2 = np.flatnonzero(b2 == ord("\n"))
-                assert not dlc._is_frame_numbering(b2, np.concatenate([[0], nl2[:-1] + 1]))
+                assert not dlc_numbers.is_frame_numbering(b2, np.concatenate([[0], nl2[:-1] + 1]))
 
 
 _CELLS = st.one_of(
@@ -178,12 +172,7 @@ def test_fuzzed_cells_fast_equals_checked(tmp_path: Path, cells) -> None:
         lines[3 + row] = ",".join(parts)
     path = tmp_path / "fuzz.csv"
     path.write_bytes("\n".join(lines).encode())
-    for no_pyarrow in (False, True):
-        dlc._NO_PYARROW = no_pyarrow
-        try:
-            _same(_outcome(load_dlc, path), _outcome(_checked, path))
-        finally:
-            dlc._NO_PYARROW = False
+    _same(_outcome(load_dlc, path), _outcome(_checked, path))
 
 
 # ------------------------------------------------------------------------- load_sessions

@@ -1,4 +1,5 @@
-"""Tests of dbm_lightning.microstates: fitting, renumbering, assignment, persistence, summaries."""
+"""Tests of dbm_lightning.analysis.microstates: fitting, renumbering, assignment, persistence,
+summaries."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from dbm_lightning.microstates import (
+from dbm_lightning.analysis.microstates import (
     Microstates,
     assign_sessions,
     collect_embeddings,
     fit_microstates,
+)
+from dbm_lightning.analysis.summaries import (
     group_microstates,
     group_names,
     overlap_table,

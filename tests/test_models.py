@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from helpers import CLASS_NAMES, F_IN, C, random_loaders
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader, TensorDataset
@@ -29,35 +29,6 @@ from dbm_lightning.models import (
 
 logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-
-F_IN, C = 6, 4
-CLASS_NAMES = ["rest", "locomotion", "left_port", "other"]
-
-
-def _trainer(tmp_path: Path, logger=False, **kwargs) -> pl.Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        devices=1,
-        logger=logger,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=str(tmp_path),
-        log_every_n_steps=1,
-    )
-    defaults.update(kwargs)
-    return pl.Trainer(**defaults)
-
-
-def _random_loaders(n: int = 16, w: int = 12, seed: int = 0) -> tuple[DataLoader, DataLoader]:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, w, F_IN, generator=g)
-    y = torch.randint(0, C, (n, w), generator=g)
-    y[:, :2] = -1  # missing / unlabelled frames
-    train = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True)
-    val = DataLoader(TensorDataset(x[:8], y[:8]), batch_size=4)
-    return train, val
-
 
 # --------------------------------------------------------------------------------------------
 # networks
@@ -259,7 +230,7 @@ def test_confusion_counts_and_metrics_equal_torchmetrics(seed: int) -> None:
         MulticlassF1Score,
     )
 
-    from dbm_lightning.models.lightning import ConfusionCounts, metrics_from_confusion
+    from dbm_lightning.models.metrics import ConfusionCounts, metrics_from_confusion
 
     gen = torch.Generator().manual_seed(seed)
     n_classes = 5
@@ -302,12 +273,12 @@ def test_confusion_counts_and_metrics_equal_torchmetrics(seed: int) -> None:
         ("dbm_modified", {"lstm_layers": 1, "fc_width": 6}, "inverse"),
     ],
 )
-def test_fast_dev_run(tmp_path: Path, net: str, kwargs: dict, weighting: str) -> None:
-    train, val = _random_loaders()
+def test_fast_dev_run(net: str, kwargs: dict, weighting: str, make_trainer) -> None:
+    train, val = random_loaders()
     module = DBMClassifier(
         net, kwargs, F_IN, C, CLASS_NAMES, class_weighting=weighting, class_counts=[9, 3, 0, 20]
     )
-    _trainer(tmp_path, fast_dev_run=2).fit(module, train, val)
+    make_trainer(fast_dev_run=2).fit(module, train, val)
     assert module.train_frames_seen == 2 * 4 * 10  # 2 batches x 4 windows x 10 labelled frames
     assert module.train_seconds > 0 and module.train_frames_per_s > 0
 
@@ -323,10 +294,10 @@ def _event_accumulator(log_dir: str):
 
 
 def test_fit_logs_metrics_hparams_and_confusion_to_tensorboard_and_reloads(
-    tmp_path: Path,
+    tmp_path: Path, make_trainer
 ) -> None:
     torch.manual_seed(0)
-    train, val = _random_loaders(n=16, w=12)
+    train, val = random_loaders(n=16, w=12)
     pipeline_state = {"class_names": CLASS_NAMES, "standardizer": {"mean": [0.0] * F_IN}}
     module = DBMClassifier(
         "dbm_modified",
@@ -342,9 +313,7 @@ def test_fit_logs_metrics_hparams_and_confusion_to_tensorboard_and_reloads(
     )
     logger = TensorBoardLogger(str(tmp_path), name="tb", version="", default_hp_metric=False)
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/acc", mode="max")
-    trainer = _trainer(
-        tmp_path, logger=logger, max_epochs=2, enable_checkpointing=True, callbacks=[ckpt]
-    )
+    trainer = make_trainer(logger=logger, max_epochs=2, enable_checkpointing=True, callbacks=[ckpt])
     trainer.fit(module, train, val)
 
     # throughput: every labelled training frame of both epochs was counted
@@ -407,11 +376,11 @@ def test_fit_logs_metrics_hparams_and_confusion_to_tensorboard_and_reloads(
         assert torch.equal(module(x), reloaded(x))
         assert torch.equal(module.embed(x), reloaded.embed(x))
 
-    results = _trainer(tmp_path, logger=logger).test(reloaded, val, verbose=False)[0]
+    results = make_trainer(logger=logger).test(reloaded, val, verbose=False)[0]
     assert {"test/acc", "test/balanced_acc", "test/macro_f1", "test/f1/rest"} <= set(results)
 
 
-def test_learns_a_trivial_sequence_task(tmp_path: Path) -> None:
+def test_learns_a_trivial_sequence_task(make_trainer) -> None:
     """Label = sign of feature 0 of the *previous* frame: needs the recurrence, learnt fast."""
     torch.manual_seed(0)
     x = torch.randn(96, 30, 3)
@@ -422,13 +391,13 @@ def test_learns_a_trivial_sequence_task(tmp_path: Path) -> None:
     module = DBMClassifier(
         "dbm_baseline", {"fc_width": 16, "lstm_width": 16}, 3, 2, ["neg", "pos"], lr=2e-2
     )
-    trainer = _trainer(tmp_path, max_epochs=15)
+    trainer = make_trainer(max_epochs=15)
     trainer.fit(module, train, val)
     assert module.best_val_acc() > 0.9
     assert trainer.callback_metrics["val/acc"].item() > 0.9
 
 
-def test_predict_session_and_predict_step(tmp_path: Path) -> None:
+def test_predict_session_and_predict_step(make_trainer) -> None:
     torch.manual_seed(0)
     module = DBMClassifier("dbm_modified", {"lstm_width": 6}, F_IN, C, CLASS_NAMES)
     features = np.random.default_rng(0).normal(size=(257, F_IN)).astype(np.float32)
@@ -452,6 +421,6 @@ def test_predict_session_and_predict_step(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="features must be"):
         module.predict_session(features[:, :2])
 
-    train, val = _random_loaders(n=8, w=12)
-    out = _trainer(tmp_path).predict(module, val)
+    train, val = random_loaders(n=8, w=12)
+    out = make_trainer().predict(module, val)
     assert out[0]["probs"].shape == (4, 12, C) and out[0]["embedding"].shape == (4, 12, 6)

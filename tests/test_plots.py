@@ -1,4 +1,4 @@
-"""Tests of dbm_lightning.plots: every figure renders to a real, non-blank PNG."""
+"""Tests of dbm_lightning.analysis.plots: every figure renders to a real, non-blank PNG."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from dbm_lightning import plots
-from dbm_lightning.microstates import (
-    fit_microstates,
+from dbm_lightning.analysis import plots
+from dbm_lightning.analysis.microstates import fit_microstates
+from dbm_lightning.analysis.summaries import (
     group_microstates,
     group_names,
     overlap_table,

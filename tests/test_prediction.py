@@ -16,24 +16,27 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from io_helpers import dlc_frame, write_dlc_csv
+from helpers import dlc_frame, write_dlc_csv
 
+from dbm_lightning.analysis.figures import FIGURES
+from dbm_lightning.analysis.microstates import Microstates
+from dbm_lightning.analysis.run_microstates import (
+    CHECKPOINT_KEY,
+    extract_run_microstates,
+    load_microstates_from_checkpoint,
+)
+from dbm_lightning.build import build_datamodule
 from dbm_lightning.cli.plots import main as plots_main
 from dbm_lightning.cli.predict import main as predict_main
-from dbm_lightning.figures import FIGURES
-from dbm_lightning.microstates import Microstates
 from dbm_lightning.prediction import (
-    CHECKPOINT_KEY,
     bouts_table,
-    extract_run_microstates,
-    load_classifier,
-    load_microstates_from_checkpoint,
     merge_short_bouts,
     predict_session,
     run_lengths,
     smooth_probabilities,
 )
-from dbm_lightning.training import build_datamodule, run_training
+from dbm_lightning.runs import load_model
+from dbm_lightning.training import run_training
 
 CLIP = "raw_clip{}DLC_resnet50_OpenFieldHighResApr8shuffle1_1030000"
 SPEED_PART = "Butt/Proximal Tail"
@@ -97,7 +100,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dic
     run_dir = tmp_path_factory.mktemp("real_run")
     metrics = run_training(cfg, run_dir)
     ckpt = Path(metrics["best_checkpoint"])
-    module = load_classifier(ckpt)
+    module = load_model(ckpt)
     dm = build_datamodule(cfg)
     dm.setup("fit")
     result = extract_run_microstates(module, dm, k=K_REAL, run_dir=run_dir, ckpt_path=ckpt)
@@ -232,7 +235,7 @@ def test_microstates_saved_with_the_model(real_run: dict) -> None:
     # stored as plain lists: the checkpoint still loads safely and as a model
     raw = torch.load(real_run["ckpt"], map_location="cpu", weights_only=True)
     assert isinstance(raw[CHECKPOINT_KEY]["centroids"], list)
-    load_classifier(real_run["ckpt"])
+    load_model(real_run["ckpt"])
     # the states assigned during extraction come from these microstates
     result = real_run["result"]
     assert [s.shape[0] for s in result.states] == [7200, 7200]
@@ -298,7 +301,7 @@ def test_predict_session_matches_training_pipeline(real_run: dict) -> None:
     from dbm_lightning.data import prepare_session
     from dbm_lightning.io import load_dlc
 
-    module = load_classifier(real_run["ckpt"])
+    module = load_model(real_run["ckpt"])
     session = load_dlc(real_run["clips"] / f"{CLIP.format(2)}.csv", fps=30.0)
     df = predict_session(module, session, load_microstates_from_checkpoint(real_run["ckpt"]))
     features, valid = prepare_session(session, module.hparams["pipeline_state"])
@@ -342,23 +345,6 @@ def test_empty_file_and_missing_input_exit_2(
     assert "x.ckpt" in capsys.readouterr().err
 
 
-def test_parquet_without_pyarrow_is_a_clear_error(
-    real_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
-    import importlib.util
-
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "pyarrow" else real_find_spec(name, *a),
-    )
-    src = real_run["clips"] / f"{CLIP.format(2)}.h5"
-    args = ["--ckpt", str(real_run["ckpt"]), "--input", str(src), "--out", str(tmp_path)]
-    assert predict_main([*args, "--format", "parquet"]) == 2
-    assert "pyarrow" in capsys.readouterr().err
-
-
 # ---------------------------------------------------------------------- synthetic, new seed
 
 
@@ -387,7 +373,7 @@ def test_predict_new_synthetic_sessions(synthetic_run: dict, tmp_path: Path) -> 
     assert predict_main([*args, "--out", str(out), "--no-progress"]) == 0
     names = sorted(p.name for p in out.glob("*.frames.csv"))
     assert names == ["m01_day1.frames.csv", "m01_day2.frames.csv"]  # labels/manifest skipped
-    module = load_classifier(synthetic_run["ckpt"])
+    module = load_model(synthetic_run["ckpt"])
     for name in names:
         _check_frames(pd.read_csv(out / name), 450, module.class_names, 8)
 
@@ -401,18 +387,19 @@ def test_predict_paths_tables_are_predict_session(
 
     from dbm_lightning import prediction
     from dbm_lightning.io import load_dlc
+    from dbm_lightning.prediction import files
 
     ckpt = synthetic_run["ckpt"]
     reads: list[Path] = []
-    real_read = prediction.read_checkpoint
-    monkeypatch.setattr(prediction, "read_checkpoint", lambda p: reads.append(p) or real_read(p))
+    real_read = files.read_checkpoint
+    monkeypatch.setattr(files, "read_checkpoint", lambda p: reads.append(p) or real_read(p))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no microstates in the checkpoint (yet)
         summary = prediction.predict_paths(
             ckpt, synthetic_run["new"], tmp_path / "p", smoothing=5, min_bout=3, progress=False
         )
     assert len(reads) == 1
-    module = load_classifier(ckpt)
+    module = load_model(ckpt)
     ms = load_microstates_from_checkpoint(ckpt)
     assert len(summary["sessions"]) == 2
     for entry in summary["sessions"]:

@@ -16,13 +16,15 @@ import pandas as pd
 import pytest
 import torch
 
+from dbm_lightning.analysis.microstates import Microstates, fit_microstates
 from dbm_lightning.atomic import TMP_MARKER, atomic_path, write_json_atomic
+from dbm_lightning.build import build_datamodule
 from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.cli.config import compose_config
 from dbm_lightning.errors import DataFormatError
-from dbm_lightning.microstates import Microstates, fit_microstates
-from dbm_lightning.prediction import load_classifier, predict_paths
-from dbm_lightning.training import build_datamodule, run_training
+from dbm_lightning.prediction import predict_paths
+from dbm_lightning.runs import load_model
+from dbm_lightning.training import run_training
 
 TINY = [
     "data.mice=4",
@@ -132,7 +134,7 @@ write_atomic(sys.argv[1], write)
 def test_sigkill_while_writing_metrics_leaves_no_readable_half_file(tmp_path: Path) -> None:
     """A process killed while writing metrics.json leaves no metrics.json at all (only a
     hidden temporary), so dbm-report never reads a half-written run as finished."""
-    from dbm_lightning.report import find_runs
+    from dbm_lightning.analysis.report import find_runs
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -175,7 +177,7 @@ def _small_microstates(seed: int) -> Microstates:
 def test_microstates_save_is_atomic_and_pairs_are_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dbm_lightning.microstates as microstates
+    import dbm_lightning.analysis.microstates as microstates
 
     path = tmp_path / "microstates"
     first = _small_microstates(0)
@@ -279,19 +281,19 @@ def test_checkpoint_with_pickled_code_is_refused_without_running_it(
     ckpt["hyper_parameters"]["run_config"] = _Payload(marker)
     hostile = tmp_path / "hostile.ckpt"
     torch.save(ckpt, hostile)
-    for load in (load_classifier, read_checkpoint):
+    for load in (load_model, read_checkpoint):
         with pytest.raises(DataFormatError, match=r"hostile\.ckpt.*refused"):
             load(hostile)
     assert not marker.exists()
     # and the well-formed checkpoint still loads the same way
-    assert len(load_classifier(trained["ckpt"]).class_names) == trained["metrics"]["n_classes"]
+    assert len(load_model(trained["ckpt"]).class_names) == trained["metrics"]["n_classes"]
 
 
 def test_truncated_checkpoint_is_a_clear_error(trained: dict, tmp_path: Path) -> None:
     cut = tmp_path / "cut.ckpt"
     cut.write_bytes(trained["ckpt"].read_bytes()[:500])
     with pytest.raises(DataFormatError, match=r"cut\.ckpt.*not a readable checkpoint"):
-        load_classifier(cut)
+        load_model(cut)
 
 
 # ----------------------------------------------------------------------- reproducibility
@@ -328,6 +330,7 @@ def test_datamodule_refuses_a_leaking_split(
     """Whatever computes the assignment, setup() refuses one that puts a mouse (or day) on
     two sides; a session-level split may move single sessions freely."""
     import dbm_lightning.data as data
+    from dbm_lightning.data import datamodule
 
     real_split = data.split_sessions
 
@@ -337,7 +340,7 @@ def test_datamodule_refuses_a_leaking_split(
             out[name] = side
         return out
 
-    monkeypatch.setattr(data, "split_sessions", leaky_split)
+    monkeypatch.setattr(datamodule, "split_sessions", leaky_split)
     extra = {
         "sessions": ["split=sessions"],
         "leave_mouse_out": [],
@@ -383,7 +386,7 @@ def test_project_errors_survive_pickling_across_processes() -> None:
     """Launchers (joblib, submitit) send a failed job's exception back pickled."""
     import pickle
 
-    from dbm_lightning.config_check import ConfigError
+    from dbm_lightning.errors import ConfigError
 
     for exc in (
         DataFormatError("/data/m01_day1.csv", "file is empty"),

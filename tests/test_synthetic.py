@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from dbm_lightning import synthetic
 from dbm_lightning.cli.synth import main as synth_main
 from dbm_lightning.session import Session
 from dbm_lightning.synthetic import (
@@ -30,6 +29,7 @@ from dbm_lightning.synthetic import (
     transition_matrix,
     write_dataset,
 )
+from dbm_lightning.synthetic import dataset as synthetic_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL = SyntheticConfig(mice=2, days=2, frames=1500, seed=3)
@@ -304,7 +304,7 @@ def test_ensure_dataset_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     def boom(*args, **kwargs):
         raise AssertionError("must not regenerate")
 
-    monkeypatch.setattr(synthetic, "write_dataset", boom)
+    monkeypatch.setattr(synthetic_dataset, "write_dataset", boom)
     assert ensure_dataset(config, cache_root=tmp_path) == path
     assert (path / "m01_day1.csv").stat().st_mtime_ns == stamp
     # the environment variable is the default root
@@ -317,18 +317,18 @@ def test_ensure_dataset_interrupted_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = SyntheticConfig(mice=1, days=1, frames=200, seed=0)
-    real = synthetic.write_dataset
+    real = synthetic_dataset.write_dataset
 
     def interrupted(out_dir, cfg):
         real(out_dir, cfg)
         os.remove(Path(out_dir) / "manifest.csv")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synthetic, "write_dataset", interrupted)
+    monkeypatch.setattr(synthetic_dataset, "write_dataset", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ensure_dataset(config, cache_root=tmp_path)
     assert list((tmp_path / "synthetic").iterdir()) == []
-    monkeypatch.setattr(synthetic, "write_dataset", real)
+    monkeypatch.setattr(synthetic_dataset, "write_dataset", real)
     assert (ensure_dataset(config, cache_root=tmp_path) / "manifest.csv").is_file()
 
 

@@ -12,19 +12,18 @@ import numpy as np
 import pytest
 import torch
 
+from dbm_lightning.build import build_datamodule
 from dbm_lightning.cli.config import compose_config
-from dbm_lightning.training import build_datamodule, run_training
-
-TINY_DATA = ["data.mice=2", "data.days=2", "data.frames=600", "data.window=100", "data.stride=50"]
+from dbm_lightning.training import run_training
 
 
 @pytest.mark.parametrize("model", ["dbm_baseline", "dbm_modified", "bilstm", "tcn"])
 @pytest.mark.parametrize("features", ["dbm", "positional", "coordinates"])
 def test_fast_dev_run_every_model_and_feature_set(
-    tmp_path: Path, model: str, features: str
+    tmp_path: Path, model: str, features: str, tiny_data: list[str]
 ) -> None:
     cfg = compose_config(
-        [f"model={model}", f"features={features}", "trainer.fast_dev_run=true", *TINY_DATA]
+        [f"model={model}", f"features={features}", "trainer.fast_dev_run=true", *tiny_data]
     )
     metrics = run_training(cfg, tmp_path)
     assert (tmp_path / "metrics.json").is_file()
@@ -34,10 +33,10 @@ def test_fast_dev_run_every_model_and_feature_set(
     )
 
 
-def test_pe_L_changes_feature_count(tmp_path: Path) -> None:
+def test_pe_L_changes_feature_count(tmp_path: Path, tiny_data: list[str]) -> None:
     counts = {}
     for L in (0, 3):
-        cfg = compose_config([f"features.pe_L={L}", *TINY_DATA])
+        cfg = compose_config([f"features.pe_L={L}", *tiny_data])
         dm = build_datamodule(cfg)
         dm.setup("fit")
         counts[L] = dm.n_features
@@ -86,7 +85,7 @@ def test_short_training_beats_majority_and_reloads(tmp_path: Path) -> None:
     again = DBMClassifier.load_from_checkpoint(metrics["best_checkpoint"])
     best.eval()
     again.eval()
-    x, _ = next(iter(dm.val_dataloader()))
+    x, _ = next(iter(dm.val_dataloader()))[:2]
     with torch.no_grad():
         assert torch.equal(best(x), again(x))
 
@@ -99,14 +98,14 @@ def test_short_training_beats_majority_and_reloads(tmp_path: Path) -> None:
     assert "hp_metric" not in scalars
 
 
-def test_dbm_train_console_script(tmp_path: Path) -> None:
+def test_dbm_train_console_script(tmp_path: Path, tiny_data: list[str]) -> None:
     """`dbm-train` through Hydra in a subprocess writes metrics.json and the resolved config."""
     out = tmp_path / "run"
     cmd = [
         sys.executable,
         "-m",
         "dbm_lightning.cli.train",
-        *TINY_DATA,
+        *tiny_data,
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
         f"hydra.run.dir={out}",
@@ -118,17 +117,17 @@ def test_dbm_train_console_script(tmp_path: Path) -> None:
     assert "TensorBoard logs:" in proc.stdout
 
 
-def test_resume_from_last_checkpoint(tmp_path: Path) -> None:
+def test_resume_from_last_checkpoint(tmp_path: Path, tiny_data: list[str]) -> None:
     """`ckpt_path=.../last.ckpt` continues training where the first run stopped."""
     first = run_training(
-        compose_config([*TINY_DATA, "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]),
+        compose_config([*tiny_data, "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]),
         tmp_path / "first",
     )
     assert first["epochs"] == 1
     resumed = run_training(
         compose_config(
             [
-                *TINY_DATA,
+                *tiny_data,
                 "trainer.max_epochs=3",
                 "trainer.enable_progress_bar=false",
                 f"ckpt_path={first['last_checkpoint']}",
@@ -176,9 +175,9 @@ def test_dbm_train_bad_input_is_one_clear_line(tmp_path: Path) -> None:
             assert text in proc.stderr
 
 
-def test_same_seed_same_run_seed_zero_honoured(tmp_path: Path) -> None:
+def test_same_seed_same_run_seed_zero_honoured(tmp_path: Path, tiny_data: list[str]) -> None:
     """seed=0 is a seed like any other: two runs with it train identical weights; seed=1 not."""
-    overrides = [*TINY_DATA, "trainer.max_epochs=1", "microstates.enabled=false"]
+    overrides = [*tiny_data, "trainer.max_epochs=1", "microstates.enabled=false"]
     weights = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         metrics = run_training(compose_config([*overrides, f"seed={seed}"]), tmp_path / name)

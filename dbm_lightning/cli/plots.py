@@ -16,7 +16,7 @@ from dbm_lightning.errors import DataFormatError
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``dbm-plots``; return the exit status (0 ok, 2 bad input)."""
-    from dbm_lightning.figures import make_run_figures
+    from dbm_lightning.analysis.figures import make_run_figures
 
     p = argparse.ArgumentParser(prog="dbm-plots", description=__doc__)
     p.add_argument("run_dir", type=Path, help="a dbm-train output directory")

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dbm_lightning.report import write_report
+from dbm_lightning.analysis.report import write_report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
+from dbm_lightning.session import DEFAULT_FPS
 from dbm_lightning.synthetic import SyntheticConfig, mouse_names, write_dataset
 
 
@@ -30,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--days", type=int, default=7, help="days per mouse (default 7)")
     parser.add_argument("--frames", type=int, default=3000, help="frames per session")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--fps", type=float, default=30.0, help="frame rate (default 30)")
+    parser.add_argument(
+        "--fps", type=float, default=DEFAULT_FPS, help=f"frame rate (default {DEFAULT_FPS:g})"
+    )
     return parser
 
 

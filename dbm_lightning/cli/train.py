@@ -23,9 +23,8 @@ from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 from dbm_lightning.cli.config import conf_dir
-from dbm_lightning.config_check import ConfigError
-from dbm_lightning.errors import DataFormatError
-from dbm_lightning.runs import write_failure
+from dbm_lightning.errors import ConfigError, DataFormatError
+from dbm_lightning.runs import RunDir
 
 log = logging.getLogger("dbm-train")
 
@@ -52,13 +51,13 @@ def train_from_hydra(cfg: DictConfig) -> float:
         metrics = run_training(cfg, output_dir)
     except Exception as exc:
         # A failed run leaves its reason beside its config; the other runs of a sweep go on.
-        write_failure(output_dir, exc)
+        RunDir(output_dir).write_failure(exc)
         if hydra_cfg.mode == RunMode.RUN and isinstance(exc, USER_ERRORS):
             # bad input or a missing setting: one clear line, no traceback
             print(f"dbm-train: {_user_message(exc)}", file=sys.stderr)
             raise SystemExit(2) from None
         raise
-    log.info("metrics: %s", output_dir / "metrics.json")
+    log.info("metrics: %s", RunDir(output_dir).metrics_file)
     if metrics.get("tensorboard_dir"):
         print(
             f"TensorBoard logs: {metrics['tensorboard_dir']}\n  tensorboard --logdir {output_dir}"

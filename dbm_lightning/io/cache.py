@@ -57,11 +57,16 @@ _DTYPE_KINDS = frozenset("biuf")  # plain numbers only: never objects (pickles)
 _ALIGN = 64
 
 
+def cache_root() -> Path:
+    """The project's cache folder: ``$DBM_LIGHTNING_CACHE`` or ``~/.cache/dbm_lightning``
+    (parsed sessions under ``sessions/``, generated synthetic data under ``synthetic/``)."""
+    root = os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "dbm_lightning"
+
+
 def default_cache_dir() -> Path:
     """``$DBM_LIGHTNING_CACHE/sessions`` or ``~/.cache/dbm_lightning/sessions``."""
-    root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "dbm_lightning"
-    return base / "sessions"
+    return cache_root() / "sessions"
 
 
 def resolve_cache_dir(cache_dir: str | Path | bool | None) -> Path | None:

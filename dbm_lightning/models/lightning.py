@@ -33,270 +33,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from pytorch_lightning.loggers import TensorBoardLogger
-from torchmetrics import MaxMetric, Metric
+from torchmetrics import MaxMetric
 
-from dbm_lightning.inference import accumulate_windows, predict_overlapping, window_weights
+from dbm_lightning.analysis.plots import confusion_matrix_figure
+from dbm_lightning.checkpoints import read_checkpoint
+from dbm_lightning.data.windows import WindowBatch
+from dbm_lightning.errors import DataFormatError
 from dbm_lightning.models.factory import build_model
+from dbm_lightning.models.inference import accumulate_windows, predict_overlapping, window_weights
+from dbm_lightning.models.losses import IGNORE_INDEX, compute_class_weights, masked_cross_entropy
+from dbm_lightning.models.metrics import (
+    HP_METRICS,
+    ConfusionCounts,
+    flatten_hparams,
+    named_frame_metrics,
+    normalise_rows,
+)
 
-__all__ = [
-    "CLASS_WEIGHTINGS",
-    "HP_METRICS",
-    "ConfusionCounts",
-    "DBMClassifier",
-    "balanced_accuracy_from_confusion",
-    "compute_class_weights",
-    "confusion_matrix_figure",
-    "masked_cross_entropy",
-    "metrics_from_confusion",
-    "named_frame_metrics",
-]
+__all__ = ["DBMClassifier"]
 
-IGNORE_INDEX = -1
-CLASS_WEIGHTINGS = ("none", "inverse", "effective")
-HP_METRICS = ("hp/val_acc", "hp/val_macro_f1", "hp/val_balanced_acc")
 STAGES = ("train", "val", "test")
 RUN_STATE_KEY = "dbm_run_state"
 """Checkpoint entry with the running best val/acc and throughput counters."""
-
-
-# --------------------------------------------------------------------------------------------
-# loss
-# --------------------------------------------------------------------------------------------
-
-
-def compute_class_weights(
-    class_counts: Sequence[int] | np.ndarray | None,
-    method: str = "none",
-    beta: float = 0.999,
-    n_classes: int | None = None,
-) -> torch.Tensor:
-    """Per-class loss weights ``(C,)`` float32 from the training frame counts.
-
-    ``none``: all ones. ``inverse``: ``1 / n_c``. ``effective`` (Cui et al. 2019, "Class-Balanced
-    Loss Based on Effective Number of Samples"): ``(1 - beta) / (1 - beta ** n_c)``. For both,
-    classes with zero count get weight 0 (they have no training frame to weight) and the weights
-    are scaled to mean 1 over the classes present, so the loss keeps its scale.
-    """
-    if method not in CLASS_WEIGHTINGS:
-        raise ValueError(f"class_weighting must be one of {CLASS_WEIGHTINGS}, got {method!r}")
-    if class_counts is None:
-        if method != "none":
-            raise ValueError(f"class_weighting={method!r} needs class_counts")
-        if n_classes is None:
-            raise ValueError("need class_counts or n_classes")
-        return torch.ones(n_classes, dtype=torch.float32)
-    counts = np.asarray(class_counts, dtype=np.float64)
-    if counts.ndim != 1 or (n_classes is not None and counts.shape[0] != n_classes):
-        raise ValueError(f"class_counts must have {n_classes} entries, got shape {counts.shape}")
-    if np.any(counts < 0):
-        raise ValueError(f"class_counts must be >= 0, got {counts.tolist()}")
-    if method == "none":
-        return torch.ones(counts.shape[0], dtype=torch.float32)
-    present = counts > 0
-    if not present.any():
-        raise ValueError("class_counts are all zero: no training frame to weight")
-    weights = np.zeros_like(counts)
-    if method == "inverse":
-        weights[present] = 1.0 / counts[present]
-    else:
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"effective_beta must be in [0, 1), got {beta}")
-        # 1 - beta**n computed as -expm1(n log(beta)): accurate for beta close to 1
-        n = counts[present]
-        effective = -np.expm1(n * np.log(beta)) if beta > 0 else np.ones_like(n)
-        weights[present] = (1.0 - beta) / effective
-    weights[present] *= present.sum() / weights[present].sum()
-    return torch.as_tensor(weights, dtype=torch.float32)
-
-
-def masked_cross_entropy(
-    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Weighted mean cross-entropy over frames with ``target >= 0``.
-
-    ``logits (..., C)``, ``target (...)``. Equal to ``F.cross_entropy(..., weight=weight,
-    ignore_index=-1)`` but returns 0 (still attached to the graph) instead of NaN when no frame
-    carries weight (all ignored, or only zero-weight classes).
-    """
-    c = logits.shape[-1]
-    logits = logits.reshape(-1, c)
-    target = target.reshape(-1)
-    valid = target >= 0
-    safe_target = torch.where(valid, target, torch.zeros_like(target))
-    per_frame = F.cross_entropy(logits, safe_target, reduction="none")
-    w = valid.to(per_frame.dtype)
-    if weight is not None:
-        w = w * weight.to(per_frame.dtype)[safe_target]
-    return (per_frame * w).sum() / w.sum().clamp_min(1e-12)
-
-
-# --------------------------------------------------------------------------------------------
-# metrics helpers
-# --------------------------------------------------------------------------------------------
-
-
-def balanced_accuracy_from_confusion(confusion: torch.Tensor) -> torch.Tensor:
-    """Mean recall over the classes present in the targets (rows = true class), as
-    ``sklearn.metrics.balanced_accuracy_score``; NaN when the matrix is empty."""
-    confusion = confusion.to(torch.float64)
-    support = confusion.sum(dim=1)
-    present = support > 0
-    if not present.any():
-        return torch.tensor(float("nan"))
-    recall = confusion.diagonal()[present] / support[present]
-    return recall.mean().to(torch.float32)
-
-
-def _safe_divide(num: torch.Tensor, denom: torch.Tensor) -> torch.Tensor:
-    """``num / denom`` in float32 (torchmetrics' rule: integer tensors become float first), 0
-    where ``denom`` is 0."""
-    num = num if num.is_floating_point() else num.float()
-    denom = denom if denom.is_floating_point() else denom.float()
-    return torch.where(denom != 0, num / denom, torch.zeros((), dtype=num.dtype, device=num.device))
-
-
-def metrics_from_confusion(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Frame metrics of a confusion matrix of counts (rows = true class, columns = predicted).
-
-    Returns ``acc`` (micro), ``balanced_acc`` (:func:`balanced_accuracy_from_confusion`),
-    ``macro_f1`` (mean F1 over the classes that occur as target or prediction) and ``f1``
-    (``(C,)``, 0 for a class never seen nor predicted): the values, arithmetic included, of
-    torchmetrics' ``MulticlassAccuracy(average="micro")`` and ``MulticlassF1Score(average=
-    "macro" | None)`` over the same frames.
-    """
-    confusion = confusion.to(torch.long)
-    tp = confusion.diagonal()
-    fp = confusion.sum(dim=0) - tp
-    fn = confusion.sum(dim=1) - tp
-    acc = _safe_divide(tp.sum(), tp.sum() + fn.sum())
-    beta2 = 1.0  # F-beta with beta = 1, written as torchmetrics computes it
-    f1 = _safe_divide((1 + beta2) * tp, (1 + beta2) * tp + beta2 * fn + fp)
-    weights = torch.ones_like(f1)
-    weights[tp + fp + fn == 0] = 0.0
-    macro_f1 = _safe_divide(weights * f1, weights.sum(-1, keepdim=True)).sum(-1)
-    return {
-        "acc": acc,
-        "balanced_acc": balanced_accuracy_from_confusion(confusion),
-        "macro_f1": macro_f1,
-        "f1": f1,
-    }
-
-
-def named_frame_metrics(confusion: torch.Tensor, class_names: Sequence[str]) -> dict[str, float]:
-    """:func:`metrics_from_confusion` as the floats every run logs and writes, without the
-    stage prefix: ``acc``, ``balanced_acc``, ``macro_f1`` and ``f1/<class>`` (deep and
-    classic runs name their metrics through this one function)."""
-    values = metrics_from_confusion(confusion)
-    out = {key: float(values[key]) for key in ("acc", "balanced_acc", "macro_f1")}
-    for name, f1 in zip(class_names, values["f1"].tolist(), strict=True):
-        out[f"f1/{name}"] = float(f1)
-    return out
-
-
-class ConfusionCounts(Metric):
-    """Running confusion counts ``(C, C)`` (rows = true class) of the frames with target >= 0.
-
-    ``update(logits (..., C), target (...))`` takes the arg-max class of every frame and adds
-    all frames with one ``bincount`` (ignored frames go to a spare bin that is dropped): no
-    boolean-mask copy, no host sync. Summed across processes like any torchmetrics state.
-    """
-
-    full_state_update = False
-    is_differentiable = False
-    higher_is_better = None
-
-    def __init__(self, n_classes: int) -> None:
-        super().__init__()
-        self.n_classes = int(n_classes)
-        self.confmat: torch.Tensor
-        self.add_state(
-            "confmat",
-            torch.zeros(self.n_classes, self.n_classes, dtype=torch.long),
-            dist_reduce_fx="sum",
-        )
-
-    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
-        c = self.n_classes
-        preds = logits.reshape(-1, c).argmax(dim=-1)
-        target = target.reshape(-1).to(torch.long)
-        codes = torch.where(target >= 0, target * c + preds, c * c)
-        if codes.device.type != "cpu" and torch.are_deterministic_algorithms_enabled():
-            counts = torch.zeros(c * c + 1, dtype=torch.long, device=codes.device)
-            counts.index_put_((codes,), torch.ones_like(codes), accumulate=True)
-        else:
-            counts = torch.bincount(codes, minlength=c * c + 1)
-        self.confmat += counts[: c * c].view(c, c)
-
-    def compute(self) -> torch.Tensor:
-        return self.confmat
-
-
-def normalise_rows(confusion: np.ndarray) -> np.ndarray:
-    """Row-normalised confusion matrix (rows with no frames stay 0)."""
-    confusion = np.asarray(confusion, dtype=np.float64)
-    support = confusion.sum(axis=1, keepdims=True)
-    return np.divide(confusion, support, out=np.zeros_like(confusion), where=support > 0)
-
-
-def confusion_matrix_figure(
-    confusion: np.ndarray, class_names: Sequence[str], title: str = "confusion matrix"
-) -> Any:
-    """A matplotlib ``Figure`` (no pyplot state, Agg-safe) of a row-normalised confusion
-    matrix: rows = true class, columns = predicted class, values annotated when C <= 20."""
-    from matplotlib.figure import Figure
-
-    norm = normalise_rows(confusion)
-    c = norm.shape[0]
-    size = 2.0 + 0.55 * c
-    fig = Figure(figsize=(size + 1.2, size), dpi=80)
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(norm, vmin=0.0, vmax=1.0, cmap="viridis")
-    ax.set_xticks(range(c))
-    ax.set_yticks(range(c))
-    ax.set_xticklabels(class_names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticklabels(class_names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    if c <= 20:
-        for i in range(c):
-            for j in range(c):
-                ax.text(
-                    j,
-                    i,
-                    f"{norm[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if norm[i, j] < 0.5 else "black",
-                )
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    return fig
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    """Flatten nested mappings into ``a.b.c`` keys, keeping scalars and short scalar lists."""
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    elif isinstance(value, bool | int | float | str):
-        out[prefix] = value
-    elif value is None:
-        out[prefix] = "None"
-    elif (
-        isinstance(value, list | tuple)
-        and len(value) <= 12
-        and all(isinstance(v, bool | int | float | str) for v in value)
-    ):
-        out[prefix] = str(list(value))
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,6 +151,38 @@ class DBMClassifier(pl.LightningModule):
         self.train_seconds = 0.0
         self._batch_started: float | None = None
 
+    @classmethod
+    def from_checkpoint_file(
+        cls, path: str | Path, checkpoint: Mapping[str, Any] | None = None
+    ) -> DBMClassifier:
+        """The module of a checkpoint file, on the CPU, in eval mode.
+
+        The file is read with :func:`~dbm_lightning.checkpoints.read_checkpoint` (no pickled
+        code is executed; ``checkpoint``: the dict already read from ``path``) and the module
+        rebuilt from its hyperparameters.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the file does not exist.
+        DataFormatError
+            When it is not a DBM checkpoint with a pipeline state, or holds pickled objects.
+        """
+        path = Path(path)
+        ckpt = read_checkpoint(path) if checkpoint is None else checkpoint
+        try:
+            module = cls(**ckpt["hyper_parameters"])
+            module.load_state_dict(ckpt["state_dict"])
+            module.on_load_checkpoint(ckpt)
+        except Exception as exc:  # noqa: BLE001 - any rebuild failure is a bad checkpoint
+            raise DataFormatError(path, f"not a readable DBM checkpoint ({exc})") from None
+        if not module.hparams.get("pipeline_state"):
+            raise DataFormatError(
+                path, "checkpoint has no pipeline_state (train it with dbm-train / run_training)"
+            )
+        module.eval()
+        return module
+
     # ---------------------------------------------------------------- network
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame logits ``(B, W, C)`` of ``x (B, W, F)``."""
@@ -426,13 +223,13 @@ class DBMClassifier(pl.LightningModule):
         for key, value in self.hparams.items():
             if key in ("pipeline_state", "class_counts", "class_names", "run_config"):
                 continue
-            _flatten(key, value, out)
+            flatten_hparams(key, value, out)
         run_config = self.hparams.get("run_config")
         if isinstance(run_config, Mapping):
             for key, value in run_config.items():
                 if key in ("hydra",):
                     continue
-                _flatten(f"cfg.{key}", value, out)
+                flatten_hparams(f"cfg.{key}", value, out)
         return out
 
     # ---------------------------------------------------------------- steps
@@ -442,14 +239,15 @@ class DBMClassifier(pl.LightningModule):
         ]
 
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
-        x, y = batch[0], batch[1]
+        batch = WindowBatch.of(batch)
+        x, y = batch.x, batch.y
         logits = self(x)
         loss = masked_cross_entropy(logits, y, self.class_weights if self._use_weights else None)
         n_valid = (y >= 0).sum()
-        if stage != "train" and len(batch) == 3:
+        if stage != "train" and batch.starts is not None:
             # overlapping windows (data.eval_stride < window): scored per frame at epoch end
             probs = torch.softmax(logits.detach().float(), dim=-1)
-            self._eval_windows[stage].append((batch[2], probs, y))
+            self._eval_windows[stage].append((batch.starts, probs, y))
         else:
             self._metrics(stage).update(logits.detach(), y)
         self._add_loss(stage, loss.detach(), n_valid)
@@ -486,7 +284,7 @@ class DBMClassifier(pl.LightningModule):
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict:
         """``{"probs": (B, W, C), "embedding": (B, W, H)}`` of a batch ``x`` or ``(x, y)``."""
-        x = batch[0] if isinstance(batch, list | tuple) else batch
+        x = WindowBatch.of(batch).x if isinstance(batch, list | tuple) else batch
         probs, h = self._run_windows(x)
         return {"probs": probs, "embedding": h}
 
@@ -516,13 +314,17 @@ class DBMClassifier(pl.LightningModule):
         window: int | None = None,
         stride: int | None = None,
         batch_size: int = 64,
+        valid: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities ``(T, C)`` and embedding ``(T, H)`` of a whole session.
+
+        ``valid`` is accepted for the interface every trained model shares (the network sees
+        invalid frames as zeros, as in training, so it does not need the mask).
 
         With ``window``/``stride`` given, or when :meth:`inference_windows` says so, the
         session is cut into overlapping windows and every frame gets the taper-weighted mean
         of its windows' probabilities and embeddings
-        (:func:`~dbm_lightning.inference.predict_overlapping`; ``batch_size`` windows at a
+        (:func:`~dbm_lightning.models.inference.predict_overlapping`; ``batch_size`` windows at a
         time). Otherwise ``features (T, F)`` is run as *one* sequence in eval mode: for a
         stateful network in chunks of ``chunk`` frames (``None`` = all at once) that carry the
         LSTM state across, which gives the same result as one pass with bounded memory.
@@ -575,7 +377,7 @@ class DBMClassifier(pl.LightningModule):
     # ---------------------------------------------------------------- epoch ends
     def _score_overlapping(self, stage: str) -> None:
         """Average the epoch's overlapping windows per frame (taper-weighted class
-        probabilities, :mod:`dbm_lightning.inference`) and count every frame once."""
+        probabilities, :mod:`dbm_lightning.models.inference`) and count every frame once."""
         windows = self._eval_windows.get(stage) or []
         if not windows:
             return

@@ -4,36 +4,35 @@
 :func:`dbm_lightning.training.run_training` (``checkpoints/best.ckpt`` or ``last.ckpt``,
 ``metrics.json``, and ``.hydra/config.yaml`` or ``config.yaml``; without a config file the
 configuration stored in the checkpoint is used), rebuilds its data module with
-:func:`dbm_lightning.training.build_datamodule`, fits the microstates on all sessions (or
+:func:`dbm_lightning.build.build_datamodule`, fits the microstates on all sessions (or
 reuses those stored in the checkpoint when ``k`` matches), and draws every figure of
-:mod:`dbm_lightning.plots` into ``RUN_DIR/figures`` and the run's TensorBoard directory.
+:mod:`dbm_lightning.analysis.plots` into ``RUN_DIR/figures`` and the run's TensorBoard directory.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dbm_lightning import plots
-from dbm_lightning.microstates import (
+from dbm_lightning.analysis import plots
+from dbm_lightning.analysis.run_microstates import (
+    extract_run_microstates,
+    load_microstates_from_checkpoint,
+)
+from dbm_lightning.analysis.summaries import (
     group_microstates,
     group_names,
     overlap_table,
     time_share_by_group,
 )
-from dbm_lightning.prediction import (
-    extract_run_microstates,
-    load_classifier,
-    load_microstates_from_checkpoint,
-)
-from dbm_lightning.runs import METRICS_FILE
+from dbm_lightning.build import build_datamodule
+from dbm_lightning.models.lightning import DBMClassifier
+from dbm_lightning.runs import RunDir
 
-__all__ = ["FIGURES", "find_checkpoint", "load_run_config", "make_run_figures", "microstate_groups"]
+__all__ = ["FIGURES", "make_run_figures", "microstate_groups"]
 
 log = logging.getLogger(__name__)
 
@@ -52,55 +51,6 @@ FIGURES = (
 PORT_GROUPS = ("left_port", "centre_port", "right_port")
 
 
-def find_checkpoint(run_dir: str | Path) -> Path:
-    """``checkpoints/best.ckpt``, else ``metrics.json``'s best/last checkpoint, else
-    ``checkpoints/last.ckpt``."""
-    run_dir = Path(run_dir)
-    candidates = [run_dir / "checkpoints" / "best.ckpt"]
-    metrics_file = run_dir / METRICS_FILE
-    if metrics_file.is_file():
-        metrics = json.loads(metrics_file.read_text())
-        candidates += [
-            Path(p) for p in (metrics.get("best_checkpoint"), metrics.get("last_checkpoint")) if p
-        ]
-    candidates.append(run_dir / "checkpoints" / "last.ckpt")
-    for c in candidates:
-        if c.is_file():
-            return c
-    if (run_dir / "model.joblib").is_file():
-        raise FileNotFoundError(
-            f"{run_dir}: a classic-arm run (model.joblib): a forest has no checkpoint and no "
-            "per-frame embedding, so no microstates or figures; its metrics are in "
-            "metrics.json, and dbm-predict --ckpt RUN/model.joblib labels new sessions"
-        )
-    raise FileNotFoundError(
-        f"{run_dir}: no checkpoint (looked for checkpoints/best.ckpt, checkpoints/last.ckpt "
-        "and those named in metrics.json); is this a dbm-train run directory?"
-    )
-
-
-def load_run_config(run_dir: str | Path, module: Any = None) -> dict[str, Any]:
-    """The run's configuration as a plain dict: ``.hydra/config.yaml``, else ``config.yaml``,
-    else the ``run_config`` stored in the checkpoint's hyperparameters (``module``)."""
-    run_dir = Path(run_dir)
-    for f in (run_dir / ".hydra" / "config.yaml", run_dir / "config.yaml"):
-        if f.is_file():
-            from omegaconf import OmegaConf
-
-            cfg = OmegaConf.load(f)
-            try:
-                return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-            except Exception:  # noqa: BLE001 - e.g. a Hydra-only resolver; keep it raw
-                return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
-    run_config = module.hparams.get("run_config") if module is not None else None
-    if isinstance(run_config, Mapping) and "data" in run_config:
-        return dict(run_config)
-    raise FileNotFoundError(
-        f"{run_dir}: no .hydra/config.yaml or config.yaml, and the checkpoint stores no run "
-        "configuration; cannot rebuild the data"
-    )
-
-
 def microstate_groups(class_names: list[str]) -> dict[str, list[str]]:
     """Groups of microstates by dominant label: the ports (``left_port``, ``centre_port``,
     ``right_port``) when those labels exist (everything else -> ``other``), else one group per
@@ -109,15 +59,6 @@ def microstate_groups(class_names: list[str]) -> dict[str, list[str]]:
     if ports:
         return {p: [p] for p in ports}
     return {n: [n] for n in class_names}
-
-
-def _tensorboard_dir(run_dir: Path) -> Path:
-    metrics_file = run_dir / METRICS_FILE
-    if metrics_file.is_file():
-        tb = json.loads(metrics_file.read_text()).get("tensorboard_dir")
-        if tb:
-            return Path(tb)
-    return run_dir / "tensorboard"
 
 
 def _confusion(probs: list[np.ndarray], labels: list[np.ndarray], n_classes: int) -> np.ndarray:
@@ -154,15 +95,15 @@ def make_run_figures(
     tensorboard
         Also log the figures (tags ``figures/<name>``) to the run's TensorBoard directory.
     """
-    from dbm_lightning.training import build_datamodule
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run directory not found")
-    out = Path(out_dir) if out_dir is not None else run_dir / "figures"
-    ckpt = find_checkpoint(run_dir)
-    module = load_classifier(ckpt)
-    cfg = load_run_config(run_dir, module)
+    run = RunDir(run_dir)
+    out = Path(out_dir) if out_dir is not None else run.figures_dir
+    ckpt = run.find_checkpoint()
+    module = DBMClassifier.from_checkpoint_file(ckpt)
+    cfg = run.read_config(module)
     dm = build_datamodule(cfg)
     dm.setup("fit")
     class_names = list(dm.class_names)
@@ -242,7 +183,7 @@ def make_run_figures(
     if tensorboard:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(log_dir=str(_tensorboard_dir(run_dir)))
+        writer = SummaryWriter(log_dir=str(run.tensorboard_dir))
         try:
             for name in FIGURES:
                 plots.log_figure(writer, f"figures/{name}", figs[name])

@@ -16,14 +16,22 @@ numbers a run reports are those of the predictions it writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
-from dbm_lightning.data import window_starts
+from dbm_lightning.data.windows import window_starts
 
-__all__ = ["accumulate_windows", "predict_overlapping", "window_weights"]
+__all__ = [
+    "accumulate_windows",
+    "one_thread",
+    "predict_overlapping",
+    "run_model",
+    "window_weights",
+]
 
 
 def window_weights(window: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -106,3 +114,32 @@ def predict_overlapping(
     assert sums is not None and weight_sums is not None
     mean = (sums / weight_sums[:, None]).to(torch.float32)
     return mean[:, :n_classes].numpy(), mean[:, n_classes:].numpy()
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one CPU thread inside the block (restored after).
+
+    A whole session is one batch-1 sequence: thousands of tiny LSTM steps, each a thread-pool
+    barrier with several threads. One thread is 10-40x faster on an idle CPU and avoids
+    pathological slow-downs (milliseconds per step) on a busy one.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_model(
+    model: Any, features: np.ndarray, valid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``model.predict_session(features, valid=valid)`` of a trained model of either family
+    (``DBMClassifier`` or ``ClassicPredictor``): probabilities ``(T, C)`` and embedding
+    ``(T, H)``, on one CPU thread when the model is on the CPU."""
+    device = getattr(model, "device", None)
+    if device is not None and getattr(device, "type", "cpu") != "cpu":
+        return model.predict_session(features, valid=valid)
+    with one_thread():
+        return model.predict_session(features, valid=valid)

@@ -4,7 +4,7 @@ What users of B-SOiD, A-SOiD or SimBA would otherwise run: a random forest (or g
 boosting) on each frame's features plus rolling-window statistics of them. ``dbm-train
 model=random_forest`` (or ``model=gradient_boosting``) trains it on the same sessions, split
 and standardised features as the deep models, evaluates it on the same frames with the same
-metric code (:func:`dbm_lightning.models.lightning.named_frame_metrics`) and writes the same
+metric code (:func:`dbm_lightning.models.metrics.named_frame_metrics`) and writes the same
 ``metrics.json`` and TensorBoard layout, so ``dbm-report`` and TensorBoard put deep and classic
 runs side by side (``dbm-train -m model=dbm_baseline,random_forest seed=0,1,2``).
 
@@ -12,9 +12,13 @@ runs side by side (``dbm-train -m model=dbm_baseline,random_forest seed=0,1,2``)
   standard deviation over each window -> ``(T, F * (1 + 2 * len(windows)))``;
   :func:`rolling_feature_names` names the columns.
 - :data:`CLASSIC_MODELS`: ``model.name`` -> wrapper class; the constructor's arguments are the
-  ``model`` config keys (``dbm_lightning.config_check`` reads them from the signature).
-- :func:`run_classic`: fit, evaluate, save ``model.joblib``, write ``metrics.json``; called by
-  :func:`dbm_lightning.training.run_training` after the data module is set up.
+  ``model`` config keys (the config schema is built from the signature).
+- :class:`ClassicPredictor`: a fitted model behind the interface every trained model offers
+  prediction (``hparams`` with the pipeline state and class names, ``predict_session``).
+- :func:`evaluate_sessions`: the per-frame metrics of a fitted model on prepared sessions.
+
+:func:`dbm_lightning.training.run_training` fits and evaluates it (the one runner of both model
+families) and saves it in the run folder as ``model.joblib``.
 
 The classic arm is fitted in one go: the ``optim``, ``loss``, ``trainer``, ``callbacks``,
 ``microstates`` and ``augment`` groups are ignored (class weighting is ``model.class_weight``;
@@ -36,25 +40,23 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from dbm_lightning.data import DBMDataModule, PreparedSession
+    from dbm_lightning.data import PreparedSession
 
 __all__ = [
     "CLASSIC_MODELS",
-    "MODEL_FILE",
     "ClassicModel",
     "GradientBoostingModel",
     "RandomForestModel",
+    "ClassicPredictor",
+    "build_classic",
+    "evaluate_sessions",
     "load_classic",
     "rolling_feature_names",
     "rolling_features",
-    "run_classic",
 ]
 
 DEFAULT_WINDOWS = (5, 15, 45)
 """Rolling windows in frames (1/6, 1/2 and 1.5 s at 30 fps)."""
-
-MODEL_FILE = "model.joblib"
-"""The fitted model in a classic run's output directory (a pickle: see :func:`load_classic`)."""
 
 PREDICT_CHUNK = 65_536
 """Frames per block when a long session is featurised and predicted (bounds memory)."""
@@ -163,7 +165,7 @@ def rolling_feature_names(names: Sequence[str], windows: Sequence[int] = DEFAULT
     return out
 
 
-def _rolling_blocks(
+def rolling_blocks(
     features: np.ndarray,
     windows: Sequence[int],
     valid: np.ndarray | None,
@@ -191,7 +193,7 @@ class ClassicModel:
     Subclasses give the estimator (:meth:`make_estimator`); their constructor's arguments are
     the ``model`` config keys. After :meth:`fit`: ``estimator_``, ``classes_`` (the class
     indices seen in training), ``n_classes``, ``class_names``, ``n_input_features``,
-    ``feature_names_`` (engineered), ``train_frames_`` and ``fit_time_s_``; :func:`run_classic`
+    ``feature_names_`` (engineered), ``train_frames_`` and ``fit_time_s_``; the runner
     also stores ``pipeline_state`` (``DBMDataModule.pipeline_state()``, so new sessions can be
     prepared as for a checkpoint) and ``run_config``.
     """
@@ -216,6 +218,14 @@ class ClassicModel:
         self.estimator_: Any = None
         self.pipeline_state: dict[str, Any] | None = None
         self.run_config: dict[str, Any] | None = None
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to ``path`` (joblib, compressed; atomically)."""
+        import joblib
+
+        from dbm_lightning.atomic import write_atomic
+
+        return write_atomic(Path(path), lambda tmp: joblib.dump(self, tmp, compress=3))
 
     # -- subclass API
 
@@ -277,7 +287,7 @@ class ClassicModel:
             if not len(pick):
                 continue
             frames = np.flatnonzero(s.labels >= 0)[pick]  # frame indices, sorted
-            for start, block in _rolling_blocks(s.features, self.rolling_windows, s.valid):
+            for start, block in rolling_blocks(s.features, self.rolling_windows, s.valid):
                 sel = frames[(frames >= start) & (frames < start + len(block))]
                 X[row : row + len(sel)] = block[sel - start]
                 y[row : row + len(sel)] = s.labels[sel]
@@ -327,7 +337,7 @@ class ClassicModel:
         if len(x) == 0:
             return out
         with self._threads():
-            for start, block in _rolling_blocks(
+            for start, block in rolling_blocks(
                 x, self.rolling_windows, valid, chunk or PREDICT_CHUNK
             ):
                 out[start : start + len(block), self.classes_] = self.estimator_.predict_proba(
@@ -452,7 +462,7 @@ def build_classic(model_cfg: Mapping[str, Any]) -> ClassicModel:
 
 
 def load_classic(path: str | Path) -> ClassicModel:
-    """A fitted classic model saved by :func:`run_classic` (``model.joblib``).
+    """A fitted classic model saved by a classic run (its ``model.joblib``).
 
     The file is a pickle (joblib): loading it runs code it names. Only load files you made
     yourself or trust.
@@ -465,9 +475,6 @@ def load_classic(path: str | Path) -> ClassicModel:
     return model
 
 
-# --------------------------------------------------------------------------- the run
-
-
 def evaluate_sessions(
     model: ClassicModel, sessions: Sequence[PreparedSession], stage: str
 ) -> tuple[dict[str, float], np.ndarray | None]:
@@ -478,7 +485,7 @@ def evaluate_sessions(
     (probabilities clipped at :data:`LOSS_EPS`), unweighted."""
     import torch
 
-    from dbm_lightning.models.lightning import named_frame_metrics
+    from dbm_lightning.models.metrics import named_frame_metrics
 
     c = model.n_classes
     confusion = np.zeros(c * c, dtype=np.int64)
@@ -502,143 +509,27 @@ def evaluate_sessions(
     return out, cm
 
 
-def _flat_hparams(model: ClassicModel, cfg: Mapping[str, Any], n_features: int) -> dict:
-    """Scalar hyperparameters for TensorBoard's HPARAMS tab, keyed as a deep run's
-    (``net_name``, ``net_kwargs.*``, ``n_features``, ``n_classes``, ``cfg.*``)."""
-    from dbm_lightning.models.lightning import _flatten
+class ClassicPredictor:
+    """A fitted classic model behind the interface prediction and the run folder use for every
+    trained model: ``hparams`` with the pipeline state and class names, and
+    ``predict_session(features, valid) -> (probs (T, C), embedding (T, 0))``. A forest has no
+    per-frame embedding, so its predictions carry no microstates.
 
-    out: dict[str, Any] = {}
-    _flatten("net_name", model.name, out)
-    _flatten("net_kwargs", model.hparams(), out)
-    out["n_features"] = int(n_features)
-    out["n_classes"] = int(model.n_classes)
-    for key, value in cfg.items():
-        if key != "hydra":
-            _flatten(f"cfg.{key}", value, out)
-    return out
-
-
-def _log_tensorboard(
-    logger: Any,
-    model: ClassicModel,
-    cfg: Mapping[str, Any],
-    n_features: int,
-    metrics: Mapping[str, float],
-    confusions: Mapping[str, np.ndarray | None],
-) -> None:
-    """The deep runs' TensorBoard layout: hparams with the ``hp/*`` metrics, the stage
-    scalars and the row-normalised confusion matrices (all at step 0)."""
-    from dbm_lightning.models.lightning import HP_METRICS, confusion_matrix_figure
-
-    hp = dict.fromkeys(HP_METRICS, 0.0)  # what a deep run starts with
-    if "val/acc" in metrics:
-        hp = {f"hp/val_{k}": metrics[f"val/{k}"] for k in ("acc", "macro_f1", "balanced_acc")}
-    logger.log_hyperparams(_flat_hparams(model, cfg, n_features), hp)  # logs hp at step 0
-    logger.log_metrics(dict(metrics), step=0)
-    for stage, cm in confusions.items():
-        if cm is None:
-            continue
-        fig = confusion_matrix_figure(
-            cm, model.class_names, title=f"{stage} confusion ({model.name})"
-        )
-        logger.experiment.add_figure(f"{stage}/confusion_matrix", fig, global_step=0, close=True)
-    logger.finalize("success")
-
-
-def run_classic(
-    cfg: Mapping[str, Any],
-    output_dir: str | Path,
-    dm: DBMDataModule,
-    started: float | None = None,
-) -> dict[str, Any]:
-    """Fit the classic model of ``cfg["model"]`` on ``dm``'s training split, evaluate it on the
-    validation and test sessions (whole sessions, every labelled frame), save it as
-    ``model.joblib`` and write ``metrics.json``; return the metrics.
-
-    ``cfg`` is the plain, validated run config and ``dm`` a set-up data module
-    (:func:`dbm_lightning.training.run_training` does both, then calls this). ``started``:
-    ``time.perf_counter()`` at the run's start, for ``wall_time_s`` (default: now).
-
-    ``metrics.json`` has the layout of a deep run's: ``val``/``test`` hold the same keys
-    (``val/acc``, ``val/balanced_acc``, ``val/macro_f1``, ``val/f1/<class>``, ``val/loss``,
-    ``val/acc_best``), ``val_best.acc`` equals ``val/acc`` (one fit, nothing to select),
-    ``epochs`` is ``None``, ``n_features`` is the engineered feature count, and
-    ``model_file`` names the saved model. ``model.joblib`` is a pickle: load it with
-    :func:`load_classic`, and only your own.
+    ``model.joblib`` is a pickle: loading it runs code it names. Only load your own runs.
     """
-    from dbm_lightning.atomic import write_atomic, write_json_atomic
-    from dbm_lightning.config_check import ConfigError
-    from dbm_lightning.runs import METRICS_FILE
-    from dbm_lightning.training import _json_default, build_logger
 
-    started = time.perf_counter() if started is None else started
-    output_dir = Path(output_dir)
-    if cfg.get("ckpt_path"):
-        raise ConfigError(
-            "ckpt_path",
-            f"model {cfg['model'].get('name')} is fitted in one go and cannot resume from a "
-            "checkpoint; remove ckpt_path",
-        )
-    if (cfg.get("augment") or {}).get("enabled"):
-        log.warning(
-            "augment is enabled but model %s is a classic model: pose augmentation applies to "
-            "the deep models' training batches only and is ignored here",
-            cfg["model"].get("name"),
-        )
-    seed = int(cfg.get("seed", 0))
-    model = build_classic(cfg["model"])
-    model.fit(
-        dm.predict_sessions(split="train"),
-        n_classes=dm.n_classes,
-        class_names=dm.class_names,
-        feature_names=dm.feature_names,
-        seed=seed,
-    )
-    model.pipeline_state = dm.pipeline_state()
-    model.run_config = dict(cfg)
+    def __init__(self, model: ClassicModel) -> None:
+        if not model.pipeline_state:
+            raise ValueError("the classic model has no pipeline_state (train it with dbm-train)")
+        self.model = model
+        self.hparams = {
+            "pipeline_state": dict(model.pipeline_state),
+            "class_names": list(model.class_names),
+        }
 
-    val, val_cm = evaluate_sessions(model, dm.predict_sessions(split="val"), "val")
-    if "val/acc" in val:
-        val["val/acc_best"] = val["val/acc"]
-    test: dict[str, float] = {}
-    test_cm = None
-    if cfg.get("test_after_fit", True) and dm.has_test:
-        test, test_cm = evaluate_sessions(model, dm.predict_sessions(split="test"), "test")
-
-    import joblib
-
-    model_path = output_dir / MODEL_FILE
-    write_atomic(model_path, lambda tmp: joblib.dump(model, tmp, compress=3))
-
-    n_features = len(model.feature_names_)
-    logger = build_logger(cfg, output_dir)
-    if logger:
-        _log_tensorboard(
-            logger, model, cfg, n_features, {**val, **test}, {"val": val_cm, "test": test_cm}
-        )
-
-    summary = dm.summary()
-    metrics = {
-        "val": val,
-        "val_best": {"acc": val.get("val/acc", float("nan")), "monitor": "val/acc"},
-        "test": test,
-        "best_checkpoint": None,
-        "last_checkpoint": None,
-        "model_file": str(model_path),
-        "sessions": summary.get("sessions"),
-        "session_split": summary.get("assignment"),
-        "skipped_sessions": summary.get("skipped", []),
-        "n_classes": dm.n_classes,
-        "class_names": list(dm.class_names),
-        "n_features": n_features,
-        "epochs": None,
-        "wall_time_s": time.perf_counter() - started,
-        "fit_time_s": model.fit_time_s_,
-        "train_frames": int(model.train_frames_),
-        "train_frames_per_s": model.train_frames_ / max(model.fit_time_s_, 1e-9),
-        "seed": seed,
-        "microstates": None,
-        "tensorboard_dir": logger.log_dir if logger else None,
-    }
-    write_json_atomic(output_dir / METRICS_FILE, metrics, default=_json_default)
-    return metrics
+    def predict_session(
+        self, features: np.ndarray, valid: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities of every frame and an empty ``(T, 0)`` embedding."""
+        probs = self.model.predict_proba(features, valid)
+        return probs, np.zeros((len(probs), 0), dtype=np.float32)

@@ -26,8 +26,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from dbm_lightning.analysis.summaries import transition_probabilities
 from dbm_lightning.atomic import write_atomic
-from dbm_lightning.microstates import transition_probabilities
 
 __all__ = [
     "confusion_matrix_figure",
@@ -212,7 +212,7 @@ def label_per_microstate_heatmap(
     annotate: bool | None = None,
 ) -> Figure:
     """Heat map of ``overlap`` ``(k, n_labels)`` (% of each label within each microstate,
-    e.g. :func:`dbm_lightning.microstates.overlap_table`): labels as rows, microstates as
+    e.g. :func:`dbm_lightning.analysis.summaries.overlap_table`): labels as rows, microstates as
     columns (each column sums to ~100 %), as in the original. Values are printed in the
     cells when ``annotate`` (default: when k <= 60)."""
     overlap = np.asarray(overlap, dtype=np.float64)
@@ -423,8 +423,9 @@ def group_share_by_day(
 ) -> Figure:
     """Per mouse (one panel each), stacked bars over days of the share of time in each group
     of microstates (left port / centre port / right port / other): the paper's
-    learning-over-days view. ``df`` is :func:`dbm_lightning.microstates.time_share_by_group`'s
-    table (columns ``mouse, day, group, share``). Default colours follow the paper: centre
+    learning-over-days view. ``df`` is the table of
+    :func:`dbm_lightning.analysis.summaries.time_share_by_group`
+    (columns ``mouse, day, group, share``). Default colours follow the paper: centre
     blue, left green, right red, other dark grey."""
     needed = {"mouse", "day", "group", "share"}
     if not needed.issubset(df.columns):
@@ -483,7 +484,7 @@ def transition_matrix(
     title: str | None = None,
 ) -> Figure:
     """Row-normalised microstate transition matrix ``P(next | current)`` (see
-    :func:`dbm_lightning.microstates.transition_probabilities`). States persist for many
+    :func:`dbm_lightning.analysis.summaries.transition_probabilities`). States persist for many
     frames, so the colour scale is a square-root one to keep off-diagonal entries visible;
     ``exclude_self`` shows transitions between different states only."""
     p = transition_probabilities(states_per_session, k, exclude_self=exclude_self)

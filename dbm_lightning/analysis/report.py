@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from dbm_lightning.atomic import write_atomic, write_text_atomic
-from dbm_lightning.runs import FAILED_FILE, METRICS_FILE
+from dbm_lightning.runs import RunDir
 
 SEED_KEYS = ("seed", "split.fold")
 """Overrides that only change the random seed or the cross-validation fold: the replicates of
@@ -109,8 +109,8 @@ def find_runs(root: str | Path) -> list[RunRecord]:
     runs: list[RunRecord] = []
     for run_dir in run_dirs:
         record = RunRecord(path=run_dir, overrides=_read_overrides(run_dir))
-        metrics_path = run_dir / METRICS_FILE
-        failed_path = run_dir / FAILED_FILE
+        metrics_path = run_dir / RunDir.METRICS
+        failed_path = run_dir / RunDir.FAILED
         if metrics_path.is_file():
             try:
                 record.metrics = flatten_metrics(json.loads(metrics_path.read_text()))

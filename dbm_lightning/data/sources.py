@@ -1,0 +1,109 @@
+"""Data sources: where a run's sessions come from (the synthetic box, a DeepLabCut folder, the
+original DBM .mat file); each has ``load(cache_dir) -> LoadResult``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from dbm_lightning.io import (
+    LoadResult,
+    load_dbm_mat,
+    load_sessions,
+    read_manifest,
+    scan_folder,
+)
+from dbm_lightning.session import DEFAULT_FPS
+
+
+class DataSource(Protocol):
+    """Anything with ``load(cache_dir=None) -> LoadResult``."""
+
+    def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult: ...
+
+
+@dataclass
+class SyntheticSource:
+    """The built-in synthetic operant box (generated on first use and cached).
+
+    After :meth:`load`, ``folder`` is the dataset folder; the true behaviour of session
+    ``X.csv`` is in ``X.labels.csv`` beside it, which is what
+    ``FileLabeler("{stem}.labels.csv")`` reads (see :meth:`true_labels_pattern`).
+    """
+
+    mice: int = 8
+    days: int = 7
+    frames: int = 3000
+    seed: int = 0
+    fps: float = DEFAULT_FPS
+    folder: Path | None = field(default=None, init=False)
+
+    true_labels_pattern = "{stem}.labels.csv"
+    """FileLabeler pattern of the simulator's true behaviour labels."""
+
+    def config(self):
+        """The :class:`~dbm_lightning.synthetic.SyntheticConfig` of this dataset."""
+        from dbm_lightning.synthetic import SyntheticConfig
+
+        return SyntheticConfig(
+            mice=self.mice, days=self.days, frames=self.frames, seed=self.seed, fps=self.fps
+        )
+
+    def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:
+        """Generate (once) and read the dataset; ``cache_dir`` is the parsed-session cache."""
+        from dbm_lightning.synthetic import ensure_dataset
+
+        self.folder = Path(ensure_dataset(self.config()))
+        entries = read_manifest(self.folder / "manifest.csv")
+        return load_sessions(entries, cache_dir=cache_dir, fps=self.fps, progress=False)
+
+
+@dataclass
+class DLCFolderSource:
+    """A folder of DeepLabCut files; mouse/day from file names (``pattern``) or a manifest.
+
+    ``manifest`` may be absolute or relative to ``path`` (or to the working directory).
+    """
+
+    path: str | Path
+    pattern: str = "{mouse}_day{day}"
+    manifest: str | Path | None = None
+    skip_corrupted: bool = False
+    individual: str | None = None
+    fps: float | None = None
+
+    def manifest_path(self) -> Path | None:
+        """The manifest file to read, or ``None`` to scan the folder."""
+        if self.manifest is None:
+            return None
+        m = Path(self.manifest).expanduser()
+        if not m.is_absolute() and not m.is_file():
+            m = Path(self.path).expanduser() / m
+        return m
+
+    def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:
+        """Read the sessions (corrupted files skipped when ``skip_corrupted``)."""
+        manifest = self.manifest_path()
+        if manifest is not None:
+            entries = read_manifest(manifest)
+        else:
+            entries = scan_folder(Path(self.path).expanduser(), self.pattern)
+        return load_sessions(
+            entries,
+            skip_corrupted=self.skip_corrupted,
+            cache_dir=cache_dir,
+            individual=self.individual,
+            fps=self.fps,
+        )
+
+
+@dataclass
+class DBMMatSource:
+    """The original DBM MATLAB v7.3 file: one session per trial, labels embedded."""
+
+    path: str | Path
+
+    def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:
+        """All trials of the file (``cache_dir`` is unused: the file is read directly)."""
+        return LoadResult(sessions=load_dbm_mat(Path(self.path).expanduser()), skipped=[])

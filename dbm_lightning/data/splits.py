@@ -1,0 +1,306 @@
+"""Split strategies: which sessions are trained on, validated and tested (:class:`SplitConfig`,
+:func:`split_sessions`), and the check that no recording, mouse or day leaks across splits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from dbm_lightning.session import Session
+
+SPLITS = ("train", "val", "test")
+STRATEGIES = ("trials", "sessions", "leave_mouse_out", "leave_day_out", "kfold_mouse", "kfold")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How sessions are assigned to train / val / test.
+
+    Parameters
+    ----------
+    strategy
+        ``"trials"``: a random ``val_fraction`` (and ``test_fraction``) of the sessions/trials,
+        as the original demo (10 % validation); at least one session per non-zero fraction.
+        ``"sessions"``: the same random choice of whole sessions (named for DLC data).
+        ``"leave_mouse_out"``: whole mice to val/test (``val_mice``/``test_mice`` or a seeded
+        random choice of mice by fraction). ``"leave_day_out"``: whole days likewise
+        (``val_days``/``test_days``). ``"kfold_mouse"``: mice shuffled (seeded) into
+        ``n_folds`` groups; group ``fold`` is val and, when ``kfold_test``, group
+        ``fold + 1`` (mod ``n_folds``) is test. ``"kfold"``: the same over sessions/trials
+        (every session is validation in exactly one fold of a ``fold=0..n_folds-1`` sweep).
+    val_fraction, test_fraction
+        Fractions of sessions (trials/sessions) or of mice/days (leave-out strategies).
+    seed
+        Seed of every random choice (the result does not depend on the input order).
+    fold, n_folds, kfold_test
+        For ``kfold_mouse`` and ``kfold``.
+    val_mice, test_mice, val_days, test_days
+        Explicit held-out groups (override the fractions).
+    """
+
+    strategy: str = "trials"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.0
+    seed: int = 0
+    fold: int = 0
+    n_folds: int = 4
+    val_mice: Sequence[str] | None = None
+    test_mice: Sequence[str] | None = None
+    val_days: Sequence[int] | None = None
+    test_days: Sequence[int] | None = None
+    kfold_test: bool = False
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"split strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}"
+            )
+        for name in ("val_fraction", "test_fraction"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {v}")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction must be < 1 (some data must train), got "
+                f"{self.val_fraction} + {self.test_fraction}"
+            )
+        if self.n_folds < 2:
+            raise ValueError(f"n_folds must be >= 2, got {self.n_folds}")
+        if self.kfold_test and self.n_folds < 3:
+            raise ValueError("kfold_test needs n_folds >= 3 (one fold val, one test, rest train)")
+        if not 0 <= self.fold < self.n_folds:
+            raise ValueError(f"fold must be in [0, {self.n_folds}), got {self.fold}")
+        for name in ("val_mice", "test_mice", "val_days", "test_days"):
+            v = getattr(self, name)
+            if isinstance(v, str | int):
+                object.__setattr__(self, name, (v,))
+            elif v is not None:
+                object.__setattr__(self, name, tuple(v))
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict."""
+        d = asdict(self)
+        for k in ("val_mice", "test_mice", "val_days", "test_days"):
+            if d[k] is not None:
+                d[k] = list(d[k])
+        return d
+
+
+def _n_held(fraction: float, n: int) -> int:
+    """Number of items for a fraction: rounded, at least 1 when the fraction is non-zero."""
+    if fraction <= 0:
+        return 0
+    return max(1, int(np.floor(fraction * n + 0.5)))
+
+
+def _random_groups(
+    groups: list[str], val_fraction: float, test_fraction: float, seed: int, what: str
+) -> tuple[set[str], set[str]]:
+    """Seeded random choice of val and test groups among sorted ``groups``."""
+    n = len(groups)
+    n_val, n_test = _n_held(val_fraction, n), _n_held(test_fraction, n)
+    if n_val + n_test >= n:
+        raise ValueError(
+            f"cannot hold out {n_val} {what}(s) for val and {n_test} for test out of {n}: at "
+            f"least one must remain for training (lower the fractions or add data)"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    chosen = [groups[i] for i in order]
+    return set(chosen[:n_val]), set(chosen[n_val : n_val + n_test])
+
+
+def _group_key(session: Session, attr: str) -> str | None:
+    v = getattr(session, attr)
+    return None if v is None else str(v)
+
+
+def _require_groups(sessions: Sequence[Session], attr: str, strategy: str) -> list[str]:
+    lacking = [s.name for s in sessions if getattr(s, attr) is None]
+    if lacking:
+        shown = ", ".join(lacking[:5]) + (" ..." if len(lacking) > 5 else "")
+        raise ValueError(
+            f"split strategy {strategy!r} needs the {attr} of every session, but "
+            f"{len(lacking)} session(s) have none ({shown}); give a manifest or a file-name "
+            f"pattern with {{{attr}}}, or use strategy 'trials' or 'sessions' (e.g. for the "
+            "trials of a DBM .mat file)"
+        )
+    return sorted({_group_key(s, attr) for s in sessions}, key=_natural_key)
+
+
+def _natural_key(text: str) -> tuple:
+    """Sort key: numbers compare as numbers (day 2 before day 10)."""
+    return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)
+
+
+def _explicit_groups(
+    given: Sequence | None, known: list[str], attr: str, role: str
+) -> set[str] | None:
+    if given is None:
+        return None
+    wanted = {str(g) for g in given}
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise ValueError(f"{role}_{attr}s {unknown} match no session; known {attr}s: {known}")
+    return wanted
+
+
+def _leave_out(
+    sessions: Sequence[Session], config: SplitConfig, attr: str
+) -> tuple[set[str], set[str], str]:
+    """Held-out groups (values of ``attr``) for leave_mouse_out / leave_day_out."""
+    plural = {"mouse": "mice", "day": "days"}[attr]
+    groups = _require_groups(sessions, attr, config.strategy)
+    val = _explicit_groups(getattr(config, f"val_{plural}"), groups, attr, "val")
+    test = _explicit_groups(getattr(config, f"test_{plural}"), groups, attr, "test")
+    if val is None or test is None:
+        rest = [g for g in groups if g not in (val or set()) | (test or set())]
+        rnd_val, rnd_test = _random_groups(
+            rest,
+            config.val_fraction if val is None else 0.0,
+            config.test_fraction if test is None else 0.0,
+            config.seed,
+            attr,
+        )
+        val = rnd_val if val is None else val
+        test = rnd_test if test is None else test
+    both = sorted(val & test)
+    if both:
+        raise ValueError(f"{plural} {both} are listed for both val and test")
+    if not set(groups) - val - test:
+        raise ValueError(f"every {attr} is held out; at least one must remain for training")
+    return val, test, attr
+
+
+def _kfold_groups(groups: list[str], config: SplitConfig, what: str) -> tuple[set[str], set[str]]:
+    """Val (and, with ``kfold_test``, test) groups of fold ``config.fold``: the sorted
+    ``groups`` shuffled by ``config.seed`` and cut into ``n_folds`` near-equal folds."""
+    if len(groups) < config.n_folds:
+        raise ValueError(
+            f"{config.strategy} with n_folds={config.n_folds} needs at least that many "
+            f"{what}; the data has {len(groups)}"
+        )
+    order = np.random.default_rng(config.seed).permutation(len(groups))
+    folds = np.array_split(order, config.n_folds)
+    val = {groups[i] for i in folds[config.fold]}
+    test = (
+        {groups[i] for i in folds[(config.fold + 1) % config.n_folds]}
+        if config.kfold_test
+        else set()
+    )
+    return val, test
+
+
+def split_sessions(sessions: Sequence[Session], config: SplitConfig) -> dict[str, str]:
+    """Assign every session to ``"train"``, ``"val"`` or ``"test"``.
+
+    Returns
+    -------
+    dict
+        Session name -> split, in the order of ``sessions``. The assignment depends only on
+        the sessions' names/metadata and ``config`` (not on the order of ``sessions``).
+
+    Raises
+    ------
+    ValueError
+        Duplicate session names, a mouse/day strategy on sessions without mouse/day (e.g.
+        DBM .mat trials), unknown held-out mice/days, or nothing left to train on.
+    """
+    sessions = list(sessions)
+    names = [s.name for s in sessions]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"session names must be unique to split them; duplicates: {dup}")
+    if not sessions:
+        return {}
+    strategy = config.strategy
+    if strategy in ("trials", "sessions"):
+        ordered = sorted(names, key=_natural_key)
+        val, test = _random_groups(
+            ordered, config.val_fraction, config.test_fraction, config.seed, "session"
+        )
+        return {n: "val" if n in val else "test" if n in test else "train" for n in names}
+
+    if strategy == "kfold":
+        ordered = sorted(names, key=_natural_key)
+        val, test = _kfold_groups(ordered, config, "sessions")
+        return {n: "val" if n in val else "test" if n in test else "train" for n in names}
+
+    if strategy == "kfold_mouse":
+        mice = _require_groups(sessions, "mouse", strategy)
+        val, test = _kfold_groups(mice, config, "mice")
+        attr = "mouse"
+    else:
+        attr = "mouse" if strategy == "leave_mouse_out" else "day"
+        val, test, attr = _leave_out(sessions, config, attr)
+
+    out = {}
+    for s in sessions:
+        key = _group_key(s, attr)
+        out[s.name] = "val" if key in val else "test" if key in test else "train"
+    return out
+
+
+class SplitLeakError(ValueError):
+    """A split that puts one recording (or, for mouse/day strategies, one mouse/day) on two
+    sides, which would let validation/test accuracy profit from training data."""
+
+
+def _recording_key(session: Session) -> str:
+    """What identifies a recording: its file, plus individual/trial when a file holds several."""
+    parts = [str(session.source) if session.source is not None else session.name]
+    for key in ("individual", "trial"):
+        if session.extra.get(key) is not None:
+            parts.append(f"{key} {session.extra[key]}")
+    return " / ".join(parts)
+
+
+def check_split(
+    sessions: Sequence[Session], assignment: Mapping[str, str], config: SplitConfig
+) -> None:
+    """Refuse an assignment in which anything that must stay on one side is on two.
+
+    Checked at run time by :meth:`DBMDataModule.setup`, whatever produced ``assignment``:
+    every session has exactly one known split; no recording (file, individual, trial) is on
+    two sides, even when it was listed twice under different names; and with
+    ``leave_mouse_out``/``kfold_mouse`` no mouse, with ``leave_day_out`` no day, is on two
+    sides.
+
+    Raises
+    ------
+    SplitLeakError
+        Naming the group, its sides and the sessions on each.
+    """
+    names = [s.name for s in sessions]
+    missing = [n for n in names if assignment.get(n) not in SPLITS]
+    if missing:
+        raise SplitLeakError(f"sessions without a train/val/test split: {missing}")
+    unknown = sorted(set(assignment) - set(names))
+    if unknown:
+        raise SplitLeakError(f"the split names sessions that were not loaded: {unknown}")
+    groupings: list[tuple[str, Any]] = [("recording", _recording_key)]
+    if config.strategy in ("leave_mouse_out", "kfold_mouse"):
+        groupings.append(("mouse", lambda s: s.mouse))
+    elif config.strategy == "leave_day_out":
+        groupings.append(("day", lambda s: s.day))
+    for what, key_of in groupings:
+        sides: dict[Any, dict[str, list[str]]] = {}
+        for s in sessions:
+            sides.setdefault(key_of(s), {}).setdefault(assignment[s.name], []).append(s.name)
+        leaks = {k: v for k, v in sides.items() if k is not None and len(v) > 1}
+        if leaks:
+            key, where = next(iter(leaks.items()))
+            detail = "; ".join(f"{split}: {', '.join(ns)}" for split, ns in where.items())
+            raise SplitLeakError(
+                f"{config.strategy} split puts {what} {key!r} on {len(where)} sides ({detail})"
+                + (f" and {len(leaks) - 1} more {what} group(s)" if len(leaks) > 1 else "")
+            )
+
+
+def kfold_mouse_groups(mice: Sequence[str], n_folds: int, seed: int = 0) -> list[list[str]]:
+    """The mice of each fold of ``kfold_mouse`` (for reports; same shuffle as the split)."""
+    mice = sorted({str(m) for m in mice}, key=_natural_key)
+    order = np.random.default_rng(seed).permutation(len(mice))
+    return [[mice[i] for i in fold] for fold in np.array_split(order, n_folds)]

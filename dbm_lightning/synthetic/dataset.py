@@ -1,0 +1,127 @@
+"""Synthetic datasets on disk: DeepLabCut CSV and true-label files, the manifest, and a cache
+folder keyed on the configuration (:func:`ensure_dataset`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from dbm_lightning.io.cache import cache_root as _cache_root
+from dbm_lightning.synthetic.model import (
+    BODYPARTS,
+    GENERATOR_VERSION,
+    SCORER,
+    TRUE_BEHAVIOURS,
+    SyntheticConfig,
+    condition_of,
+    mouse_names,
+)
+from dbm_lightning.synthetic.simulate import session_arrays
+
+
+def write_dlc_csv(
+    path: str | Path,
+    pose: np.ndarray,
+    likelihood: np.ndarray,
+    bodyparts: tuple[str, ...] = BODYPARTS,
+    scorer: str = SCORER,
+) -> None:
+    """Write a single-animal DeepLabCut CSV (header rows ``scorer``, ``bodyparts``,
+    ``coords``; first column the frame index; x, y with 3 decimals, likelihood with 4)."""
+    t, p, _ = pose.shape
+    lines = [
+        ",".join(["scorer"] + [scorer] * (3 * p)),
+        ",".join(["bodyparts"] + [b for b in bodyparts for _ in range(3)]),
+        ",".join(["coords"] + ["x", "y", "likelihood"] * p),
+    ]
+    table = np.empty((t, 1 + 3 * p), dtype=np.float64)
+    table[:, 0] = np.arange(t)
+    table[:, 1::3] = pose[:, :, 0]
+    table[:, 2::3] = pose[:, :, 1]
+    table[:, 3::3] = likelihood
+    row = ",".join(["%d"] + ["%.3f", "%.3f", "%.4f"] * p) + "\n"
+    body = (row * t) % tuple(table.ravel().tolist())
+    with open(path, "w", newline="") as fh:
+        fh.write("\n".join(lines) + "\n")
+        fh.write(body)
+
+
+def _write_labels(path: Path, labels: np.ndarray) -> None:
+    names = np.asarray(TRUE_BEHAVIOURS, dtype=object)[labels]
+    frames = np.arange(len(labels)).astype(str).astype(object)
+    body = "\n".join(frames + "," + names)
+    with open(path, "w", newline="") as fh:
+        fh.write("frame,label\n" + body + "\n")
+
+
+def write_dataset(out_dir: str | Path, config: SyntheticConfig | None = None) -> Path:
+    """Write every session of ``config`` into ``out_dir`` and return it.
+
+    Files: ``{mouse}_day{day}.csv`` (DeepLabCut CSV, scorer ``DLC_synthetic``),
+    ``{mouse}_day{day}.labels.csv`` (``frame,label`` with the true behaviour names),
+    ``manifest.csv`` (``path,mouse,day,condition``, paths relative to ``out_dir``) and
+    ``synthetic_config.json`` (the configuration and generator version).
+    """
+    config = config or SyntheticConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = ["path,mouse,day,condition"]
+    for mi, mouse in enumerate(mouse_names(config.mice)):
+        condition = condition_of(mi, config.mice)
+        for day in range(1, config.days + 1):
+            pose, like, labels = session_arrays(config, mi, day)
+            stem = f"{mouse}_day{day}"
+            write_dlc_csv(out / f"{stem}.csv", pose, like)
+            _write_labels(out / f"{stem}.labels.csv", labels)
+            manifest.append(f"{stem}.csv,{mouse},{day},{condition}")
+    (out / "synthetic_config.json").write_text(
+        json.dumps({"generator_version": GENERATOR_VERSION, **asdict(config)}, indent=2) + "\n"
+    )
+    # The manifest last: its presence marks a complete dataset.
+    (out / "manifest.csv").write_text("\n".join(manifest) + "\n")
+    return out
+
+
+def config_key(config: SyntheticConfig) -> str:
+    """Short hash of the configuration and the generator version (the cache folder name)."""
+    payload = json.dumps({"v": GENERATOR_VERSION, **asdict(config)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def ensure_dataset(
+    config: SyntheticConfig | None = None, cache_root: str | Path | None = None
+) -> Path:
+    """The folder of the dataset of ``config``, generated on first use.
+
+    The folder is ``<cache_root>/synthetic/<key>`` (``cache_root`` defaults to
+    :func:`dbm_lightning.io.cache.cache_root`, i.e. ``$DBM_LIGHTNING_CACHE`` or
+    ``~/.cache/dbm_lightning``; ``key`` = :func:`config_key`). It is written into a temporary
+    sibling and renamed into place, so an interrupted run never leaves a partial dataset; a
+    later call finds it and returns at once.
+    """
+    config = config or SyntheticConfig()
+    base = (Path(cache_root).expanduser() if cache_root else _cache_root()) / "synthetic"
+    target = base / config_key(config)
+    if (target / "manifest.csv").is_file():
+        return target
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        write_dataset(tmp, config)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "manifest.csv").is_file():  # not a concurrent winner: a real error
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target

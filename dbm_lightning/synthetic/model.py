@@ -1,0 +1,198 @@
+"""The synthetic box and its mice: constants, :class:`SyntheticConfig`, per-mouse traits and
+the semi-Markov behaviour chain (target time shares and the bout-to-bout transition matrix).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dbm_lightning.session import DEFAULT_FPS
+
+GENERATOR_VERSION = 1
+"""Bump when the simulator's output changes: cached datasets of older versions are ignored."""
+
+BODYPARTS: tuple[str, ...] = ("head", "nose", "left_ear", "right_ear", "body_centre", "tail_base")
+TRUE_BEHAVIOURS: tuple[str, ...] = (
+    "rest",
+    "locomotion",
+    "grooming",
+    "rearing",
+    "left_port",
+    "centre_port",
+    "right_port",
+)
+PORT_BEHAVIOURS: tuple[str, ...] = ("left_port", "centre_port", "right_port")
+ARENA = (0.0, 640.0, 0.0, 480.0)
+"""``(x_min, x_max, y_min, y_max)`` in pixels (image coordinates, y grows downwards)."""
+PORTS: dict[str, tuple[float, float]] = {
+    "left_port": (160.0, 30.0),
+    "centre_port": (320.0, 30.0),
+    "right_port": (480.0, 30.0),
+}
+FPS = DEFAULT_FPS
+"""The default frame rate (:data:`dbm_lightning.session.DEFAULT_FPS`)."""
+SCORER = "DLC_synthetic"
+
+REST, LOCO, GROOM, REAR = 0, 1, 2, 3
+PORT_IDX = {name: TRUE_BEHAVIOURS.index(name) for name in PORT_BEHAVIOURS}
+_CENTRE = TRUE_BEHAVIOURS.index("centre_port")
+
+# Bout durations (s): lognormal (median, sigma), clipped to [0.3, 5].
+DURATION = {
+    REST: (2.0, 0.5),
+    LOCO: (1.3, 0.5),
+    GROOM: (2.5, 0.4),
+    REAR: (1.2, 0.4),
+    **{i: (1.6, 0.4) for i in PORT_IDX.values()},
+}
+MIN_DUR, MAX_DUR = 0.3, 5.0
+_APPROACH_MEAN_S = 1.8  # typical walks to and away from a port (measured on generated data)
+
+# Time shares on day 1 (and every day for controls); centre port rises for experimental mice.
+_BASE_SHARES = np.array([0.25, 0.30, 0.14, 0.10, 0.08, 0.05, 0.08])
+CENTRE_START, CENTRE_END = 0.05, 0.25
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """What to generate: ``mice`` x ``days`` sessions of ``frames`` frames at ``fps``.
+
+    ``centre_start`` / ``centre_end``: share of time at the centre port of experimental mice on
+    day 1 / day 7 (controls keep ``centre_start``). ``dropout_rate``: low-likelihood bursts per
+    body part per 1,000 frames. ``outlier_rate``: single-frame outlier jumps per body part per
+    1,000 frames. ``jitter_px``: standard deviation of the (correlated) tracking jitter.
+    """
+
+    mice: int = 8
+    days: int = 7
+    frames: int = 3000
+    seed: int = 0
+    fps: float = DEFAULT_FPS
+    centre_start: float = CENTRE_START
+    centre_end: float = CENTRE_END
+    dropout_rate: float = 2.5
+    outlier_rate: float = 2.0
+    jitter_px: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.mice < 1 or self.days < 1 or self.frames < 2:
+            raise ValueError(
+                f"need mice >= 1, days >= 1, frames >= 2; got mice={self.mice}, "
+                f"days={self.days}, frames={self.frames}"
+            )
+        if self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        for name in ("centre_start", "centre_end"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.8:
+                raise ValueError(f"{name} must be in (0, 0.8), got {value}")
+
+
+@dataclass(frozen=True)
+class MouseTraits:
+    """Per-mouse constants: body length (px), speed scale and behaviour-preference factors."""
+
+    body_length: float = 90.0
+    speed_scale: float = 1.0
+    preference: tuple[float, ...] = (1.0,) * len(TRUE_BEHAVIOURS)
+
+
+def mouse_names(n: int) -> list[str]:
+    """``m01``, ``m02``, ... (wider when there are 100 mice or more)."""
+    width = max(2, len(str(n)))
+    return [f"m{i + 1:0{width}d}" for i in range(n)]
+
+
+def condition_of(mouse_idx: int, n_mice: int) -> str:
+    """The first half of the mice (rounded up) are ``experimental``, the rest ``control``."""
+    return "experimental" if mouse_idx < (n_mice + 1) // 2 else "control"
+
+
+def session_rng(seed: int, mouse_idx: int, day: int) -> np.random.Generator:
+    """The generator of one (mouse, day) session, independent of all other sessions."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(mouse_idx), int(day)]))
+
+
+def mouse_traits(seed: int, mouse_idx: int) -> MouseTraits:
+    """Body traits of one mouse, drawn from its own generator (same on every day)."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(mouse_idx), 1_000_003]))
+    pref = np.exp(rng.normal(0.0, 0.15, len(TRUE_BEHAVIOURS)))
+    pref[_CENTRE] = 1.0  # the centre-port share is set by the learning curve alone
+    return MouseTraits(
+        body_length=float(rng.uniform(82.0, 98.0)),
+        speed_scale=float(rng.uniform(0.9, 1.1)),
+        preference=tuple(float(p) for p in pref),
+    )
+
+
+def behaviour_shares(
+    condition: str,
+    day: int,
+    centre_start: float = CENTRE_START,
+    centre_end: float = CENTRE_END,
+    preference: tuple[float, ...] | None = None,
+) -> np.ndarray:
+    """Target share of time per behaviour (sums to 1) for a mouse on ``day`` (1-based).
+
+    Experimental mice move linearly from ``centre_start`` on day 1 to ``centre_end`` on day 7
+    (and stay there); controls keep ``centre_start``. The other behaviours share the rest in
+    the base proportions times the mouse's ``preference``.
+    """
+    progress = float(np.clip((day - 1) / 6.0, 0.0, 1.0)) if condition == "experimental" else 0.0
+    centre = centre_start + (centre_end - centre_start) * progress
+    others = _BASE_SHARES.copy()
+    if preference is not None:
+        others = others * np.asarray(preference, dtype=float)
+    others[_CENTRE] = 0.0
+    shares = others * (1.0 - centre) / others.sum()
+    shares[_CENTRE] = centre
+    return shares
+
+
+def _mean_duration(behaviour: int) -> float:
+    median, sigma = DURATION[behaviour]
+    return float(median * np.exp(sigma**2 / 2.0))
+
+
+def _stationary(p: np.ndarray) -> np.ndarray:
+    vals, vecs = np.linalg.eig(p.T)
+    v = np.real(vecs[:, np.argmin(np.abs(vals - 1.0))])
+    return np.abs(v) / np.abs(v).sum()
+
+
+def transition_matrix(shares: np.ndarray) -> np.ndarray:
+    """Bout-to-bout transition matrix (no self-transitions) whose long-run time shares are
+    ``shares`` (port shares count only the time at the port; the walk there is locomotion)."""
+    shares = np.asarray(shares, dtype=float)
+    n = len(shares)
+    cost = np.array([_mean_duration(i) for i in range(n)])  # seconds per bout
+    ports = np.array([i in PORT_IDX.values() for i in range(n)])
+    # Wanted bout frequencies (per second): time share / duration. Each port visit also brings
+    # walks (to the port and away, labelled locomotion): when they exceed the locomotion share,
+    # the other behaviours except the centre port give up time so that the centre-port share
+    # stays as asked.
+    flexible = np.array([i not in (LOCO, _CENTRE) for i in range(n)])
+    wanted = shares.copy()
+    for _ in range(50):
+        freq = wanted / cost
+        walk = float((freq[ports] * _APPROACH_MEAN_S).sum())
+        loco = max(shares[LOCO], walk + 0.03)
+        room = 1.0 - loco - shares[_CENTRE]
+        wanted[flexible] = shares[flexible] * room / shares[flexible].sum()
+    freq = wanted / cost
+    freq[LOCO] = (loco - walk) / cost[LOCO]
+    target = freq / freq.sum()
+    # P[i, j] ~ q_j (j != i); adjust q so that the chain's stationary law equals target.
+    q = target.copy()
+    for _ in range(100):
+        p = np.tile(q, (n, 1))
+        np.fill_diagonal(p, 0.0)
+        p /= p.sum(axis=1, keepdims=True)
+        pi = _stationary(p)
+        q *= target / pi
+        q /= q.sum()
+    p = np.tile(q, (n, 1))
+    np.fill_diagonal(p, 0.0)
+    return p / p.sum(axis=1, keepdims=True)
