@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
 from dbm_lightning.features import FeatureConfig, ego_part_indices, ego_scale
 from dbm_lightning.preprocess import ArenaBounds
+from dbm_lightning.ranges import at_least, between, check_ranges
 
 __all__ = [
     "AugmentConfig",
@@ -69,23 +70,16 @@ class AugmentConfig:
     """
 
     enabled: bool = False
-    rotation_deg: float = 180.0
-    reflection_p: float = 0.5
-    translation: float = 0.1
+    rotation_deg: float = field(default=180.0, metadata=between(0, 180))
+    reflection_p: float = field(default=0.5, metadata=between(0, 1))
+    translation: float = field(default=0.1, metadata=at_least(0, integer=False))
     scale: tuple[float, float] = (0.9, 1.1)
-    jitter_px: float = 0.0
+    jitter_px: float = field(default=0.0, metadata=at_least(0, integer=False))
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
             raise ValueError(f"enabled must be true or false, got {self.enabled!r}")
-        if not 0.0 <= float(self.rotation_deg) <= 180.0:
-            raise ValueError(f"rotation_deg must be in [0, 180], got {self.rotation_deg}")
-        if not 0.0 <= float(self.reflection_p) <= 1.0:
-            raise ValueError(f"reflection_p must be in [0, 1], got {self.reflection_p}")
-        if not 0.0 <= float(self.translation) < math.inf:
-            raise ValueError(f"translation must be >= 0, got {self.translation}")
-        if not 0.0 <= float(self.jitter_px) < math.inf:
-            raise ValueError(f"jitter_px must be >= 0, got {self.jitter_px}")
+        check_ranges(self)
         try:
             low, high = (float(v) for v in self.scale)
         except (TypeError, ValueError):

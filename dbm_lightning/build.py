@@ -1,12 +1,14 @@
 """From a run config to the objects that train: the data module, the model of either family,
 the Lightning Trainer and logger (one builder per config group, no Hydra involved).
 
-Each builder takes the plain config mapping of a run (the shape of ``conf/train.yaml``,
-defaults filled in by :func:`dbm_lightning.schema.check_config`).
+Each builder takes the config mapping of a run (the shape of ``conf/train.yaml``; groups it does
+not use may be absent), checks the groups it reads and fills in their defaults from the schema
+(:func:`dbm_lightning.config_check.validate_config`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +22,9 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from dbm_lightning.augment import AugmentConfig
 from dbm_lightning.checkpoints import AtomicCheckpointIO
+from dbm_lightning.config_check import validate_config
 from dbm_lightning.data import (
+    SOURCES,
     DBMDataModule,
     DBMMatSource,
     DLCFolderSource,
@@ -33,6 +37,7 @@ from dbm_lightning.models import DBMClassifier
 from dbm_lightning.models.classic import CLASSIC_MODELS, ClassicModel, build_classic
 from dbm_lightning.preprocess import ArenaBounds, PreprocessConfig
 from dbm_lightning.runs import RunDir
+from dbm_lightning.schema import trainer_schema
 
 
 def plain_config(cfg: Any) -> Any:
@@ -52,50 +57,34 @@ def plain_config(cfg: Any) -> Any:
 
 
 def build_source(data_cfg: Mapping[str, Any]) -> SyntheticSource | DLCFolderSource | DBMMatSource:
-    """The data source named by ``data_cfg["source"]`` (the ``data`` config group)."""
-    kind = data_cfg.get("source")
-    if kind == "synthetic":
-        return SyntheticSource(
-            mice=int(data_cfg["mice"]),
-            days=int(data_cfg["days"]),
-            frames=int(data_cfg["frames"]),
-            seed=int(data_cfg["seed"]),
-        )
-    if kind == "dlc":
-        return DLCFolderSource(
-            path=data_cfg["path"],
-            pattern=data_cfg.get("pattern", "{mouse}_day{day}"),
-            manifest=data_cfg.get("manifest"),
-            skip_corrupted=bool(data_cfg.get("skip_corrupted", False)),
-            individual=data_cfg.get("individual"),
-            fps=data_cfg.get("fps"),
-        )
-    if kind == "dbm_mat":
-        return DBMMatSource(path=data_cfg["path"])
-    raise ValueError(f"data.source must be one of synthetic, dlc, dbm_mat; got {kind!r}")
+    """The data source named by ``data_cfg["source"]`` (the ``data`` config group; the keys
+    of the source's class are taken, the loader's left to :func:`build_datamodule`)."""
+    data = validate_config({"data": dict(data_cfg)}, groups=("data",))["data"]
+    cls = SOURCES[data["source"]]
+    return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.init})
 
 
 def build_datamodule(cfg: Mapping[str, Any]) -> DBMDataModule:
     """The LightningDataModule from the ``data``, ``labels``, ``preprocess``, ``features``,
-    ``split`` and ``augment`` groups."""
-    cfg = plain_config(cfg)
-    data_cfg = cfg["data"]
-    arena = data_cfg.get("arena")
+    ``split`` and ``augment`` groups (checked, defaults filled in from the schema)."""
+    groups = ("data", "labels", "preprocess", "features", "split", "augment")
+    cfg = validate_config(plain_config(cfg), groups=groups)
+    data = cfg["data"]
     return DBMDataModule(
-        source=build_source(data_cfg),
+        source=build_source(data),
         labeler=build_labeler(cfg["labels"]),
-        preprocess=PreprocessConfig(**cfg.get("preprocess", {})),
-        features=FeatureConfig(**cfg.get("features", {})),
-        split=SplitConfig(**cfg.get("split", {})),
-        arena=ArenaBounds(**arena) if arena else None,
-        window=int(data_cfg.get("window", 200)),
-        stride=int(data_cfg.get("stride", 100)),
-        eval_stride=data_cfg.get("eval_stride"),
-        batch_size=int(data_cfg.get("batch_size", 32)),
-        num_workers=int(data_cfg.get("num_workers", 0)),
-        fps=data_cfg.get("fps"),
-        seed=int(cfg.get("seed", 0)),
-        augment=AugmentConfig(**(cfg.get("augment") or {})),
+        preprocess=PreprocessConfig(**cfg["preprocess"]),
+        features=FeatureConfig(**cfg["features"]),
+        split=SplitConfig(**cfg["split"]),
+        arena=ArenaBounds(**data["arena"]) if data["arena"] else None,
+        window=data["window"],
+        stride=data["stride"],
+        eval_stride=data["eval_stride"],
+        batch_size=data["batch_size"],
+        num_workers=data["num_workers"],
+        fps=data["fps"],
+        seed=cfg["seed"],
+        augment=AugmentConfig(**cfg["augment"]),
     )
 
 
@@ -125,26 +114,37 @@ def describe_data(summary: Mapping[str, Any]) -> str:
 
 
 def build_classifier(cfg: Mapping[str, Any], dm: DBMDataModule) -> DBMClassifier:
-    """The LightningModule from the ``model``, ``optim`` and ``loss`` groups, sized by ``dm``."""
-    cfg = plain_config(cfg)
-    model_cfg = dict(cfg["model"])
-    name = model_cfg.pop("name")
-    optim = cfg.get("optim", {})
-    loss = cfg.get("loss", {})
+    """The LightningModule from the ``model``, ``optim`` and ``loss`` groups, sized by ``dm``;
+    the whole run config is kept in its hyperparameters (``trainer`` reduced to the keys
+    that differ from Lightning's defaults)."""
+    run_config = plain_config(cfg)
+    cfg = validate_config(run_config, groups=("model", "optim", "loss"))
+    net_kwargs = dict(cfg["model"])
+    name = net_kwargs.pop("name")
+    if "trainer" in run_config:
+        run_config = {**run_config, "trainer": trainer_arguments(run_config)}
     return DBMClassifier(
         net_name=name,
-        net_kwargs=model_cfg,
+        net_kwargs=net_kwargs,
         n_features=dm.n_features,
         n_classes=dm.n_classes,
         class_names=list(dm.class_names),
-        lr=float(optim.get("lr", 3e-3)),
-        weight_decay=float(optim.get("weight_decay", 1e-4)),
-        class_weighting=loss.get("class_weighting", "none"),
-        effective_beta=float(loss.get("effective_beta", 0.999)),
+        lr=cfg["optim"]["lr"],
+        weight_decay=cfg["optim"]["weight_decay"],
+        class_weighting=cfg["loss"]["class_weighting"],
+        effective_beta=cfg["loss"]["effective_beta"],
         class_counts=[int(c) for c in dm.train_class_counts],
         pipeline_state=dm.pipeline_state(),
-        run_config=cfg,
+        run_config=run_config,
     )
+
+
+def trainer_arguments(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``trainer`` keys whose value differs from Lightning's default (what
+    :func:`build_trainer` passes to ``pl.Trainer``)."""
+    trainer = validate_config(plain_config(cfg), groups=("trainer",))["trainer"]
+    defaults = {f.name: f.default for f in dataclasses.fields(trainer_schema())}
+    return {k: v for k, v in trainer.items() if v != defaults[k]}
 
 
 def is_classic(cfg: Mapping[str, Any]) -> bool:
@@ -154,19 +154,19 @@ def is_classic(cfg: Mapping[str, Any]) -> bool:
 
 def build_classic_model(cfg: Mapping[str, Any]) -> ClassicModel:
     """The unfitted classic model of the ``model`` group (``name`` plus its arguments)."""
-    return build_classic(plain_config(cfg)["model"])
+    return build_classic(validate_config(plain_config(cfg), groups=("model",))["model"])
 
 
 def build_logger(cfg: Mapping[str, Any], output_dir: Path) -> TensorBoardLogger | bool:
-    """A TensorBoard logger whose HPARAMS tab compares runs on ``hp/*`` metrics."""
-    logger_cfg = dict(cfg.get("logger") or {"kind": "tensorboard"})
-    if logger_cfg.get("kind", "tensorboard") == "none":
+    """A TensorBoard logger whose HPARAMS tab compares runs on ``hp/*`` metrics (``False``
+    for ``logger=none``)."""
+    logger = validate_config(plain_config(cfg), groups=("logger",))["logger"]
+    if logger["kind"] == "none":
         return False
-    save_dir = logger_cfg.get("save_dir") or str(output_dir)
     return TensorBoardLogger(
-        save_dir=save_dir,
-        name=logger_cfg.get("name", RunDir.TENSORBOARD),
-        version=logger_cfg.get("version", ""),
+        save_dir=logger["save_dir"] or str(output_dir),
+        name=logger["name"],
+        version=logger["version"],
         default_hp_metric=False,
     )
 
@@ -201,20 +201,19 @@ def build_trainer(
 ) -> tuple[pl.Trainer, ModelCheckpoint]:
     """The Lightning Trainer with best/last checkpoints (written atomically), per-epoch
     seeding, optional early stopping and any extra ``callbacks``."""
-    cfg = plain_config(cfg)
-    cb_cfg = cfg.get("callbacks", {})
-    ck = dict(cb_cfg.get("checkpoint", {}))
+    cfg = validate_config(plain_config(cfg), groups=("callbacks", "trainer"))
+    ck, es = cfg["callbacks"]["checkpoint"], cfg["callbacks"]["early_stopping"]
     run = RunDir(output_dir)
     checkpoint = ModelCheckpoint(
         dirpath=run.checkpoint_dir,
         filename=RunDir.BEST,
-        monitor=ck.get("monitor", "val/acc"),
-        mode=ck.get("mode", "max"),
-        save_top_k=int(ck.get("save_top_k", 1)),
+        monitor=ck["monitor"],
+        mode=ck["mode"],
+        save_top_k=ck["save_top_k"],
         auto_insert_metric_name=False,
     )
-    callbacks = [checkpoint, EpochSeed(int(cfg.get("seed", 0))), *callbacks]
-    if ck.get("save_last", True):
+    callbacks = [checkpoint, EpochSeed(cfg["seed"]), *callbacks]
+    if ck["save_last"]:
         # Lightning's own save_last refreshes last.ckpt only when a best checkpoint is saved;
         # resuming needs the state after every epoch, so a second callback writes it.
         callbacks.insert(
@@ -228,22 +227,16 @@ def build_trainer(
                 enable_version_counter=False,
             ),
         )
-    es = cb_cfg.get("early_stopping") or {}
-    if es.get("enabled", False):
+    if es["enabled"]:
         callbacks.append(
-            EarlyStopping(
-                monitor=es.get("monitor", "val/acc"),
-                mode=es.get("mode", "max"),
-                patience=int(es.get("patience", 10)),
-            )
+            EarlyStopping(monitor=es["monitor"], mode=es["mode"], patience=es["patience"])
         )
-    trainer_kwargs = {k: v for k, v in cfg.get("trainer", {}).items() if v is not None}
     trainer = pl.Trainer(
         default_root_dir=str(output_dir),
         logger=logger,
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
-        deterministic=bool(cfg.get("deterministic", True)),
-        **trainer_kwargs,
+        deterministic=cfg["deterministic"],
+        **trainer_arguments(cfg),
     )
     return trainer, checkpoint

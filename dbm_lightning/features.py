@@ -20,12 +20,13 @@ image coordinates (from +x towards +y, i.e. clockwise on screen since y grows do
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from dbm_lightning.preprocess import ArenaBounds
+from dbm_lightning.ranges import at_least, check_ranges
 
 __all__ = [
     "FeatureConfig",
@@ -142,7 +143,7 @@ class FeatureConfig:
     distances: bool = True
     coordinates: bool = False
     velocity: bool = False
-    pe_L: int = 0
+    pe_L: int = field(default=0, metadata=at_least(0))
     egocentric: bool = False
     heading: bool = False
     speed: bool = False
@@ -150,8 +151,7 @@ class FeatureConfig:
     ego_front: str | None = None
 
     def __post_init__(self) -> None:
-        if self.pe_L < 0:
-            raise ValueError(f"pe_L must be >= 0, got {self.pe_L}")
+        check_ranges(self)
         for name in ("ego_centre", "ego_front"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):

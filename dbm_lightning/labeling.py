@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.path import Path as MplPath
 
 from dbm_lightning.errors import DataFormatError
+from dbm_lightning.ranges import at_least, check_ranges
 from dbm_lightning.session import DEFAULT_FPS, UNLABELLED, Session
 
 __all__ = [
@@ -192,15 +193,16 @@ class RuleLabeler:
     zones: Sequence[Zone] = ()
     zone_bodypart: str = "head"
     speed_bodypart: str = "body_centre"
-    locomotion_speed: float = 150.0
-    rest_speed: float = 20.0
-    speed_smoothing: int = 5
+    locomotion_speed: float = field(default=150.0, metadata=at_least(0, integer=False))
+    rest_speed: float = field(default=20.0, metadata=at_least(0, integer=False))
+    speed_smoothing: int = field(default=5, metadata=at_least(1))
     priority: Sequence[str] | None = None
     other: str = "other"
-    fps: float = DEFAULT_FPS
+    fps: float = field(default=DEFAULT_FPS, metadata=at_least(0, integer=False, above=True))
     label_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         self.zones = tuple(self.zones)
         names = [z.name for z in self.zones] + ["locomotion", "rest", self.other]
         if len(set(names)) != len(names):

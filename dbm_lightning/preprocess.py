@@ -6,11 +6,12 @@ Everything here is vectorised over frames; at most a loop over sessions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from dbm_lightning.errors import DataFormatError
+from dbm_lightning.ranges import at_least, between, check_ranges
 from dbm_lightning.session import Session
 
 __all__ = [
@@ -37,12 +38,11 @@ class PreprocessConfig:
         part and coordinate); longer runs, and runs at the start or end, stay missing.
     """
 
-    likelihood_threshold: float = 0.6
-    max_gap: int = 10
+    likelihood_threshold: float = field(default=0.6, metadata=between(0, 1))
+    max_gap: int = field(default=10, metadata=at_least(0))
 
     def __post_init__(self) -> None:
-        if self.max_gap < 0:
-            raise ValueError(f"max_gap must be >= 0, got {self.max_gap}")
+        check_ranges(self)
 
 
 @dataclass(frozen=True)

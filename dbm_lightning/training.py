@@ -36,6 +36,7 @@ from dbm_lightning.build import (
     describe_data,
     is_classic,
     plain_config,
+    trainer_arguments,
 )
 from dbm_lightning.checkpoints import check_compatible, read_checkpoint
 from dbm_lightning.config_check import validate_config
@@ -89,26 +90,26 @@ def run_training(
     features. Resuming a run killed mid-epoch repeats that epoch and ends with the same
     metrics as an uninterrupted run with the same seed (on the CPU).
     """
-    cfg = plain_config(cfg)
-    validate_config(cfg)  # config mistakes stop here, before anything is written or read
+    # config mistakes stop here, before anything is written or read; defaults filled in
+    cfg = validate_config(plain_config(cfg))
     run = RunDir(output_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     run.clear_outcome()
-    seed = int(cfg.get("seed", 0))
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(int(cfg["torch_threads"]))
+    seed = cfg["seed"]
+    if cfg["torch_threads"]:
+        torch.set_num_threads(cfg["torch_threads"])
     pl.seed_everything(seed, workers=True)
     started = time.perf_counter()
 
     run.write_config(cfg)
     classic = is_classic(cfg)
-    if classic and cfg.get("ckpt_path"):
+    if classic and cfg["ckpt_path"]:
         raise ConfigError(
             "ckpt_path",
             f"model {cfg['model'].get('name')} is fitted in one go and cannot resume from a "
             "checkpoint; remove ckpt_path",
         )
-    ckpt_path = run.resolve_ckpt_path(cfg.get("ckpt_path"))
+    ckpt_path = run.resolve_ckpt_path(cfg["ckpt_path"])
     dm = build_datamodule(cfg)
     dm.setup("fit")
     data_summary = dm.summary()
@@ -166,8 +167,8 @@ def _fit_deep(
     best_path = checkpoint.best_model_path or None
     best_score = checkpoint.best_model_score
     test_metrics: dict[str, float] = {}
-    fast_dev_run = bool(cfg.get("trainer", {}).get("fast_dev_run"))
-    if cfg.get("test_after_fit", True) and dm.has_test:
+    fast_dev_run = bool(cfg["trainer"]["fast_dev_run"])
+    if cfg["test_after_fit"] and dm.has_test:
         results = trainer.test(
             module if fast_dev_run or not best_path else None,
             datamodule=dm,
@@ -177,10 +178,9 @@ def _fit_deep(
         test_metrics = _scalar_metrics(results[0] if results else {}, "test/")
 
     microstates_info = None
-    ms_cfg = cfg.get("microstates") or {}
-    if ms_cfg.get("enabled", False) and best_path and not fast_dev_run:
+    if cfg["microstates"]["enabled"] and best_path and not fast_dev_run:
         microstates_info = fit_run_microstates(
-            best_path, dm, run.path, int(ms_cfg.get("k", 50)), int(cfg.get("seed", 0))
+            best_path, dm, run.path, cfg["microstates"]["k"], cfg["seed"]
         )
     return {
         "val": val_final,
@@ -209,11 +209,11 @@ def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[st
     equals ``val/acc`` (one fit, nothing to select), ``epochs`` is ``None`` and
     ``n_features`` is the engineered feature count.
     """
-    if (cfg.get("augment") or {}).get("enabled"):
+    if cfg["augment"]["enabled"]:
         log.warning(
             "augment is enabled but model %s is a classic model: pose augmentation applies to "
             "the deep models' training batches only and is ignored here",
-            cfg["model"].get("name"),
+            cfg["model"]["name"],
         )
     model = build_classic_model(cfg)
     model.fit(
@@ -221,17 +221,17 @@ def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[st
         n_classes=dm.n_classes,
         class_names=dm.class_names,
         feature_names=dm.feature_names,
-        seed=int(cfg.get("seed", 0)),
+        seed=cfg["seed"],
     )
     model.pipeline_state = dm.pipeline_state()
-    model.run_config = dict(cfg)
+    model.run_config = {**cfg, "trainer": trainer_arguments(cfg)}
 
     val, val_cm = evaluate_sessions(model, dm.predict_sessions(split="val"), "val")
     if "val/acc" in val:
         val["val/acc_best"] = val["val/acc"]
     test: dict[str, float] = {}
     test_cm = None
-    if cfg.get("test_after_fit", True) and dm.has_test:
+    if cfg["test_after_fit"] and dm.has_test:
         test, test_cm = evaluate_sessions(model, dm.predict_sessions(split="test"), "test")
     model_path = model.save(run.model_file)
 
@@ -239,7 +239,12 @@ def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[st
     logger = build_logger(cfg, run.path)
     if logger:
         _log_classic_tensorboard(
-            logger, model, cfg, n_features, {**val, **test}, {"val": val_cm, "test": test_cm}
+            logger,
+            model,
+            model.run_config,
+            n_features,
+            {**val, **test},
+            {"val": val_cm, "test": test_cm},
         )
     return {
         "val": val,

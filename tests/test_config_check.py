@@ -1,10 +1,11 @@
 """Config mistakes fail at start-up, naming the key, before any data is read
-(`dbm_lightning.config_check`); every shipped config passes."""
+(`dbm_lightning.config_check` over the schema of `dbm_lightning.schema`); every shipped config
+passes, and no YAML file restates a default of the schema."""
 
 from __future__ import annotations
 
-import ast
 import copy
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -15,18 +16,10 @@ from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from dbm_lightning import build
-from dbm_lightning.cli.config import compose_config, conf_dir
-from dbm_lightning.config_check import (
-    GROUP_KEYS,
-    LABEL_KINDS,
-    TOP_LEVEL_KEYS,
-    TRAINER_SET_BY_CODE,
-    ConfigError,
-    sources,
-    validate_config,
-)
-from dbm_lightning.data import DLCFolderSource, SyntheticSource
-from dbm_lightning.labeling import build_labeler
+from dbm_lightning.cli.config import compose_config, composition_problems, conf_dir
+from dbm_lightning.config_check import ConfigError, validate_config
+from dbm_lightning.data import SOURCES, DLCFolderSource, LoaderConfig, SyntheticSource
+from dbm_lightning.schema import GROUPS, OMEGACONF_MISSING, train_schema
 from dbm_lightning.training import run_training
 
 CONF = conf_dir()
@@ -89,8 +82,9 @@ def test_shipped_data_configs_with_a_path_and_hydra_node_pass() -> None:
 
 
 def test_plain_dicts_of_the_tests_pass() -> None:
-    """A hand-written partial config (groups left out take their defaults) is fine."""
-    validate_config(
+    """A hand-written partial config (groups left out take their defaults) is fine, and comes
+    back complete with the schema's defaults."""
+    out = validate_config(
         {
             "data": {"source": "dlc", "path": "/somewhere", "window": 100, "stride": 50},
             "labels": {"kind": "rules", "zones": [], "speed_bodypart": "tail"},
@@ -102,6 +96,15 @@ def test_plain_dicts_of_the_tests_pass() -> None:
             "callbacks": {},
         }
     )
+    assert out["data"]["batch_size"] == LoaderConfig().batch_size
+    assert out["optim"] == {"lr": 3e-3, "weight_decay": 1e-4}
+    assert out["model"] == {
+        "name": "dbm_baseline",
+        "fc_width": 10,
+        "lstm_width": 10,
+        "noise_std": 0.1,
+    }
+    assert out["split"]["val_days"] == [2] and out["seed"] == 0
 
 
 # --------------------------------------------------------------- the mistakes of the issue
@@ -128,7 +131,8 @@ def test_misspelt_key_python_api_nested_dict(tmp_path: Path, default_cfg: dict) 
     cfg = copy.deepcopy(default_cfg)
     cfg["model"]["lstm_widht"] = 3
     assert _problem(cfg) == (
-        "model.lstm_widht: unknown key for model dbm_baseline (did you mean lstm_width?)"
+        "model.lstm_widht: unknown key for model dbm_baseline (did you mean lstm_width? "
+        "known: name, fc_width, lstm_width, noise_std)"
     )
     cfg = copy.deepcopy(default_cfg)
     cfg["sed"] = 1
@@ -149,16 +153,16 @@ def test_negative_window_python_api(tmp_path: Path) -> None:
         (["data.batch_size=0"], "data.batch_size: must be a positive integer, got 0"),
         (["data.num_workers=-1"], "data.num_workers: must be an integer >= 0, got -1"),
         (["data.mice=0"], "data.mice: must be a positive integer, got 0"),
-        (["data.frames=abc"], "data.frames: must be a positive integer, got 'abc'"),
         (["data.source=dbm"], "data.source: unknown data source 'dbm' (did you mean dbm_mat?"),
         (["+data.windw=3"], "data.windw: unknown key for data source synthetic (did you mean"),
-        (["+data.arena.x_mn=0"], "data.arena.x_mn: unknown key of the arena (did you mean x_min"),
+        (["+data.arena.x_mn=0"], "data.arena.x_mn: unknown key in data.arena (did you mean x_min"),
         (["data.arena.x_max=-1"], "data.arena: degenerate arena extent in x"),
         (["model=dbm_modified", "model.dropout=1.0"], "model.dropout: must be in [0, 1), got 1"),
         (["model=dbm_modified", "model.lstm_layers=0"], "model.lstm_layers: must be a positive"),
-        (["model.fc_width=2.5"], "model.fc_width: must be a positive integer, got 2.5"),
         (["model.noise_std=-0.1"], "model.noise_std: must be >= 0, got -0.1"),
-        (["optim.lr=0"], "optim.lr: the learning rate must be > 0, got 0"),
+        (["model=tcn", "model.kernel_size=4"], "model.kernel_size: must be an odd positive"),
+        (["model=random_forest", "model.max_features=2.5"], "model.max_features: must be sqrt"),
+        (["optim.lr=0"], "optim.lr: must be > 0, got 0"),
         (["optim.weight_decay=-1e-4"], "optim.weight_decay: must be >= 0, got -0.0001"),
         (["loss.class_weighting=inverted"], "loss.class_weighting: unknown class weighting"),
         (["split.strategy=leave_mice_out"], "split.strategy: unknown split strategy"),
@@ -169,10 +173,10 @@ def test_negative_window_python_api(tmp_path: Path) -> None:
         (["features.pe_L=-2"], "features.pe_L: must be an integer >= 0, got -2"),
         (["features.distances=false"], "features: FeatureConfig selects no features"),
         (["labels.kind=rule"], "labels.kind: unknown label kind 'rule' (did you mean rules?"),
-        (["+labels.zones.0.rr=3"], "labels.zones[0].rr: unknown key for a circle zone (did you"),
+        (["+labels.zones.0.rr=3"], "labels: zone 'left_port' (circle) needs keys"),
         (["labels.rest_speed=500"], "labels: rest_speed (500"),
         (["trainer.max_epochs=0"], "trainer.max_epochs: must be a positive integer or -1"),
-        (["+trainer.max_epoch=3"], "trainer.max_epoch: unknown key: not an argument of light"),
+        (["+trainer.max_epoch=3"], "trainer.max_epoch: unknown key in trainer (did you mean max_e"),
         (["+trainer.logger=false"], "trainer.logger: is set by dbm-train itself"),
         (["trainer.accelerator=gpus"], "trainer.accelerator: unknown accelerator 'gpus' (did"),
         (["microstates.k=0"], "microstates.k: must be a positive integer, got 0"),
@@ -185,6 +189,28 @@ def test_bad_values_name_their_key(overrides: list[str], message: str) -> None:
     assert _problem(compose_config(overrides)).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("data.frames", "abc", "data.frames: must be an integer, got 'abc'"),
+        ("model.fc_width", 2.5, "model.fc_width: must be an integer, got 2.5"),
+        ("features.distances", "maybe", "features.distances: must be true or false, got 'maybe'"),
+        ("data", 3, "data: must be a mapping of settings, got 3"),
+    ],
+)
+def test_wrong_types_in_a_python_dict_name_their_key(
+    default_cfg: dict, key: str, value: object, message: str
+) -> None:
+    """What Hydra refuses when it composes (a wrong type), the Python API refuses too."""
+    cfg = copy.deepcopy(default_cfg)
+    *path, last = key.split(".")
+    node = cfg
+    for part in path:
+        node = node[part]
+    node[last] = value
+    assert _problem(cfg) == message
+
+
 def test_every_problem_is_reported_at_once(default_cfg: dict) -> None:
     cfg = copy.deepcopy(default_cfg)
     cfg["data"]["window"] = -5
@@ -193,7 +219,7 @@ def test_every_problem_is_reported_at_once(default_cfg: dict) -> None:
         validate_config(cfg)
     assert [k for k, _ in info.value.problems] == ["data.window", "optim.lrr"]
     assert str(info.value).startswith("data.window: ")
-    assert "; optim.lrr: unknown key in optim (did you mean lr?)" in str(info.value)
+    assert "; optim.lrr: unknown key in optim (did you mean lr?" in str(info.value)
 
 
 def test_required_values(default_cfg: dict) -> None:
@@ -243,34 +269,40 @@ def test_config_error_comes_before_any_data_is_read(
     assert str(missing) in str(info.value)
 
 
-# --------------------------------------------------------------- the key tables follow the code
+# --------------------------------------------------------------- the schema follows the code
 
 
-def test_key_tables_follow_the_code(default_cfg: dict) -> None:
-    assert set(TOP_LEVEL_KEYS) == set(default_cfg)
-    from dbm_lightning import training
+def test_the_schema_mirrors_the_library_classes(default_cfg: dict) -> None:
+    """Each group's schema has its class's fields and defaults (written once, there)."""
+    from dbm_lightning.features import FeatureConfig
+    from dbm_lightning.models.factory import MODELS
 
-    source = Path(training.__file__).read_text() + Path(build.__file__).read_text()
-    for group, keys in GROUP_KEYS.items():
-        for key in keys:
-            assert f'"{key}"' in source, f"{group}.{key} is not read in training.py / build.py"
-    # the Trainer arguments build_trainer sets itself
-    module = ast.parse(Path(build.__file__).read_text())
-    (tree,) = [n for n in module.body if getattr(n, "name", None) == "build_trainer"]
-    calls = [
-        n
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and ast.unparse(n.func) in ("pl.Trainer", "Trainer")
-    ]
-    assert len(calls) == 1
-    assert {k.arg for k in calls[0].keywords if k.arg} == set(TRAINER_SET_BY_CODE)
-    # data sources and labeler kinds: what build_source / build_labeler build
-    for kind, cls in sources().items():
-        data = {"source": kind, "path": "/x", "mice": 1, "days": 1, "frames": 10, "seed": 0}
+    def defaults(schema: type) -> dict:
+        out = {}
+        for f in dataclasses.fields(schema):
+            value = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            out[f.name] = value
+        return out
+
+    assert defaults(GROUPS["features"].schema()) == dataclasses.asdict(FeatureConfig())
+    for kind, cls in SOURCES.items():
+        fields = [f.name for f in dataclasses.fields(cls) if f.init]
+        schema = GROUPS["data"].schema(kind)
+        assert [f.name for f in dataclasses.fields(schema)][: len(fields) + 1] == [
+            "source",
+            *fields,
+        ]
+        loader = {f.name for f in dataclasses.fields(LoaderConfig)}
+        assert loader <= {f.name for f in dataclasses.fields(schema)}
+    assert defaults(GROUPS["data"].schema("dlc"))["path"] == OMEGACONF_MISSING
+    assert defaults(GROUPS["model"].schema("bilstm"))["lstm_width"] == 64
+    assert set(MODELS) <= set(GROUPS["model"].variants())
+    assert set(default_cfg) == {f.name for f in dataclasses.fields(train_schema())}
+    for kind, cls in SOURCES.items():
+        data = {"source": kind, "path": "/x"} if kind != "synthetic" else {"source": kind}
         assert isinstance(build.build_source(data), cls)
-    assert isinstance(build_labeler({"kind": "embedded"}), LABEL_KINDS["embedded"])
-    assert isinstance(build_labeler({"kind": "from_files"}), LABEL_KINDS["from_files"])
-    assert isinstance(build_labeler({"kind": "rules"}), LABEL_KINDS["rules"])
 
 
 def test_registered_model_keys_come_from_its_signature(default_cfg: dict) -> None:
@@ -291,7 +323,8 @@ def test_registered_model_keys_come_from_its_signature(default_cfg: dict) -> Non
         assert _problem(cfg) == "model.hidden_size: must be a positive integer, got -1"
         cfg["model"] = {"name": "tiny_test_model", "hiden_size": 8}
         assert _problem(cfg) == (
-            "model.hiden_size: unknown key for model tiny_test_model (did you mean hidden_size?)"
+            "model.hiden_size: unknown key for model tiny_test_model (did you mean hidden_size? "
+            "known: name, hidden_size)"
         )
     finally:
         MODELS.pop("tiny_test_model")
@@ -307,8 +340,8 @@ def _dbm_train(args: list[str]) -> subprocess.CompletedProcess:
 
 def test_dbm_train_config_mistakes(tmp_path: Path) -> None:
     """Exit 2, one line naming the keys, no traceback, nothing but the failure record written
-    (and no data read: the DLC folder does not exist); overrides of keys that do not exist
-    and unknown group options are Hydra's to refuse."""
+    (and no data read: the DLC folder does not exist); what Hydra refuses while composing (an
+    unknown option or key, a wrong type) is reported the same way, before any run folder."""
     out = tmp_path / "run"
     args = ["data=dlc", f"data.path={tmp_path / 'nope'}", "data.window=-5", "+model.hiden_size=3"]
     proc = _dbm_train([*args, f"hydra.run.dir={out}"])
@@ -321,11 +354,97 @@ def test_dbm_train_config_mistakes(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert not (out / "metrics.json").exists() and not (out / "config.yaml").exists()
     assert "ConfigError: data.window" in (out / "failed.json").read_text()
-    for args, expected in (
-        (["model=dbm_foo"], "Could not find 'model/dbm_foo'"),
-        (["model.hiden_size=3"], "Could not override 'model.hiden_size'"),
-    ):
-        proc = _dbm_train([*args, f"hydra.run.dir={tmp_path / 'hydra'}"])
-        assert proc.returncode != 0
-        assert expected in proc.stderr
-        assert "Traceback" not in proc.stderr
+    proc = _dbm_train(
+        [
+            "model=dbm_modifed",
+            "model.hiden_size=3",
+            "data.window=abc",
+            f"hydra.run.dir={tmp_path / 'h'}",
+        ]
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "dbm-train: model: unknown model option 'dbm_modifed' (did you mean dbm_modified? "
+        "known: bilstm, dbm_baseline, dbm_modified, gradient_boosting, random_forest, tcn); "
+        "model.hiden_size: unknown key in model (known: name, fc_width, lstm_width, noise_std); "
+        "data.window: must be an integer, got 'abc'"
+    )
+    assert "Traceback" not in proc.stderr and not (tmp_path / "h").exists()
+
+
+def test_composition_problems_of_a_sweep_use_each_first_value() -> None:
+    assert composition_problems(["-m", "seed=0,1", "model=bilstm,tcn"]) == []
+    assert composition_problems(["-m", "model=bilstm,tcnn", "seed=0,1"]) == []  # first: bilstm
+    assert composition_problems(["-m", "model=tcnn,bilstm"])[0][0] == "model"
+    assert composition_problems(["--cfg", "job", "model=nope"]) == []  # left to Hydra
+
+
+# --------------------------------------------------------------- every default is written once
+
+
+def _schema_defaults(group: str, variant: str) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.structured(GROUPS[group].schema(variant)))
+
+
+def _restated(values: dict, defaults: dict, where: str) -> list[str]:
+    """Keys of ``values`` whose value is the schema default (nested mappings walked)."""
+    out = []
+    for key, value in values.items():
+        if key == "defaults" or key not in defaults:
+            continue
+        if isinstance(value, dict) and isinstance(defaults[key], dict):
+            out += _restated(value, defaults[key], f"{where}.{key}")
+        elif not (isinstance(value, str) and value.startswith("${")) and value == defaults[key]:
+            out.append(f"{where}.{key}: {value!r}")
+    return out
+
+
+def _variant(name: str, group: str, option: str) -> str:
+    """The schema variant of group ``name`` once option ``group=option`` is selected."""
+    discriminator = GROUPS[name].discriminator
+    if discriminator is None:
+        return "default"
+    extra = [NEEDS_PATH[option]] if group == "data" and option in NEEDS_PATH else []
+    return compose_config([f"{group}={option}", *extra])[name][discriminator]
+
+
+def test_no_yaml_value_repeats_a_schema_default() -> None:
+    """Every option of every group names its schema (or a sibling that does) and sets only
+    what differs from the schema's defaults; experiments and global options too."""
+    restated = []
+    for path in sorted(CONF.glob("*/*.yaml")):
+        group, option = path.parent.name, path.stem
+        if group in ("hydra", "sweep"):
+            continue
+        text = path.read_text()
+        values = yaml.safe_load(text) or {}
+        if "# @package _global_" in text:
+            for name, sub in values.items():
+                if name in GROUPS and isinstance(sub, dict):
+                    variant = _variant(name, group, option)
+                    restated += _restated(
+                        sub, _schema_defaults(name, variant), f"{path.name}:{name}"
+                    )
+            continue
+        assert group in GROUPS, path
+        names_schema = f"/schema/{group}/" in text or any(
+            (CONF / group / f"{d}.yaml").is_file()
+            for d in values.get("defaults", [])
+            if isinstance(d, str)
+        )
+        assert names_schema, f"{path} names no schema in its defaults list"
+        restated += _restated(
+            values, _schema_defaults(group, _variant(group, group, option)), path.name
+        )
+    top = yaml.safe_load((CONF / "train.yaml").read_text())
+    restated += _restated(
+        top, {f.name: f.default for f in dataclasses.fields(train_schema())}, "train.yaml"
+    )
+    assert restated == []
+
+
+def test_the_restated_check_can_fail() -> None:
+    defaults = _schema_defaults("optim", "default")
+    assert _restated({"lr": defaults["lr"], "weight_decay": 0.5}, defaults, "x") == ["x.lr: 0.003"]

@@ -505,17 +505,14 @@ def test_dbm_sample_whole_trials(shared_data: Path) -> None:
 
 
 def test_synthetic_end_to_end_rules_and_truth() -> None:
-    pytest.importorskip("yaml")
-    import yaml
-
+    from dbm_lightning.cli.config import compose_config
     from dbm_lightning.labeling import FileLabeler, RuleLabeler
     from dbm_lightning.synthetic import TRUE_BEHAVIOURS
 
-    conf = Path(__file__).resolve().parents[1] / "conf" / "labels" / "operant_box.yaml"
     source = SyntheticSource(mice=2, days=2, frames=400, seed=0)
     dm = DBMDataModule(
         source,
-        RuleLabeler.from_config(yaml.safe_load(conf.read_text())),
+        RuleLabeler.from_config(compose_config(["labels=operant_box"])["labels"]),
         features=FeatureConfig(distances=True, pe_L=3),
         split=SplitConfig(strategy="leave_mouse_out", val_mice=["m02"]),
         arena=ArenaBounds(0.0, 640.0, 0.0, 480.0),

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.labeling import (
@@ -152,8 +151,18 @@ def test_unknown_bodypart_names_session_and_parts() -> None:
     assert "m01_day1" in msg and "snout" in msg and "body_centre" in msg
 
 
+def _labels_group(option: str) -> dict:
+    """The ``labels`` group of ``labels=option`` as Hydra composes it (the YAML over its
+    schema's defaults)."""
+    from omegaconf import OmegaConf
+
+    from dbm_lightning.cli.config import compose_config
+
+    return OmegaConf.to_container(compose_config([f"labels={option}"])["labels"])
+
+
 def test_operant_box_yaml() -> None:
-    cfg = yaml.safe_load((CONF / "operant_box.yaml").read_text())
+    cfg = _labels_group("operant_box")
     lab = build_labeler(cfg)
     assert isinstance(lab, RuleLabeler)
     assert lab.label_names == (
@@ -173,10 +182,8 @@ def test_operant_box_yaml() -> None:
 
 
 def test_build_labeler_kinds() -> None:
-    assert isinstance(
-        build_labeler(yaml.safe_load((CONF / "embedded.yaml").read_text())), EmbeddedLabeler
-    )
-    fl = build_labeler(yaml.safe_load((CONF / "from_files.yaml").read_text()))
+    assert isinstance(build_labeler(_labels_group("embedded")), EmbeddedLabeler)
+    fl = build_labeler(_labels_group("from_files"))
     assert isinstance(fl, FileLabeler) and fl.pattern == "{stem}.labels.csv"
     with pytest.raises(ValueError, match="kind"):
         build_labeler({"kind": "magic"})

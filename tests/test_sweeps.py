@@ -62,7 +62,7 @@ def test_joblib_multirun_with_a_failing_run_is_reported(tmp_path: Path) -> None:
     assert bool(table["best"].iloc[0])
     failed_table = pd.read_csv(sweep_dir / "failed.csv")
     assert len(failed_table) == 2
-    assert failed_table["error"].str.contains("learning rate").all()
+    assert failed_table["error"].str.contains("optim.lr: must be > 0").all()
     markdown = (sweep_dir / "report.md").read_text()
     assert "(best)" in markdown and "Failed runs" in markdown
     assert (sweep_dir / "comparison.png").stat().st_size > 5000

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from dbm_lightning.cli.synth import main as synth_main
 from dbm_lightning.session import Session
@@ -266,11 +265,10 @@ def test_tracking_noise(sessions: list[Session]) -> None:
 
 
 def test_rules_disagree_with_truth(sessions: list[Session]) -> None:
-    labeling = pytest.importorskip(
-        "dbm_lightning.labeling", reason="dbm_lightning/labeling.py (RuleLabeler) not written yet"
-    )
-    cfg = yaml.safe_load((REPO_ROOT / "conf" / "labels" / "operant_box.yaml").read_text())
-    labeler = labeling.RuleLabeler.from_config(cfg)
+    from dbm_lightning.cli.config import compose_config
+    from dbm_lightning.labeling import RuleLabeler
+
+    labeler = RuleLabeler.from_config(compose_config(["labels=operant_box"])["labels"])
     names = np.array([*labeler.label_names, "<unlabelled>"])
     truth, rules = [], []
     for s in sessions:

@@ -31,6 +31,7 @@ from dbm_lightning.analysis.summaries import (
 from dbm_lightning.build import build_datamodule
 from dbm_lightning.models.lightning import DBMClassifier
 from dbm_lightning.runs import RunDir
+from dbm_lightning.session import DEFAULT_FPS
 
 __all__ = ["FIGURES", "make_run_figures", "microstate_groups"]
 
@@ -129,7 +130,7 @@ def make_run_figures(
     prepared = dm.predict_sessions(names=result.names)
     names = result.names
     labels = result.labels or [np.full(s.shape, -1) for s in result.states]
-    fps = float(dm.pipeline_state().get("fps") or 30.0)
+    fps = float(dm.pipeline_state().get("fps") or DEFAULT_FPS)
 
     figs: dict[str, Any] = {}
     figs["label_raster"] = plots.label_raster(

@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
-from dbm_lightning.cli.config import conf_dir
+from dbm_lightning.cli.config import composition_problems, conf_dir
 from dbm_lightning.errors import ConfigError, DataFormatError
 from dbm_lightning.runs import RunDir
 
@@ -66,7 +66,13 @@ def train_from_hydra(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: what Hydra would refuse on the command line (an unknown option or
+    key, a wrong type) is reported first, every mistake on one line, exit status 2."""
+    problems = composition_problems(sys.argv[1:])
+    if problems:
+        text = "; ".join(f"{key}: {problem}" for key, problem in problems)
+        print(f"dbm-train: {text}", file=sys.stderr)
+        raise SystemExit(2)
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(
         train_from_hydra
     )

@@ -3,7 +3,13 @@ the LightningDataModule (one module each)."""
 
 from dbm_lightning.data.datamodule import DBMDataModule, EpochShuffleSampler
 from dbm_lightning.data.pipeline import PreparedSession, prepare_session
-from dbm_lightning.data.sources import DataSource, DBMMatSource, DLCFolderSource, SyntheticSource
+from dbm_lightning.data.sources import (
+    SOURCES,
+    DataSource,
+    DBMMatSource,
+    DLCFolderSource,
+    SyntheticSource,
+)
 from dbm_lightning.data.splits import (
     SPLITS,
     STRATEGIES,
@@ -13,11 +19,18 @@ from dbm_lightning.data.splits import (
     kfold_mouse_groups,
     split_sessions,
 )
-from dbm_lightning.data.windows import WindowBatch, WindowDataset, make_windows, window_starts
+from dbm_lightning.data.windows import (
+    LoaderConfig,
+    WindowBatch,
+    WindowDataset,
+    make_windows,
+    window_starts,
+)
 from dbm_lightning.session import DEFAULT_FPS
 
 __all__ = [
     "DEFAULT_FPS",
+    "SOURCES",
     "SPLITS",
     "STRATEGIES",
     "DBMDataModule",
@@ -25,6 +38,7 @@ __all__ = [
     "DLCFolderSource",
     "DataSource",
     "EpochShuffleSampler",
+    "LoaderConfig",
     "PreparedSession",
     "SplitConfig",
     "SplitLeakError",

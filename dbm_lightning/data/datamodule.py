@@ -58,7 +58,13 @@ from dbm_lightning.data.pipeline import (
 )
 from dbm_lightning.data.sources import DataSource
 from dbm_lightning.data.splits import SPLITS, SplitConfig, check_split, split_sessions
-from dbm_lightning.data.windows import WindowBatch, WindowDataset, check_window, split_layout
+from dbm_lightning.data.windows import (
+    LOADER,
+    WindowBatch,
+    WindowDataset,
+    check_window,
+    split_layout,
+)
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.features import FeatureConfig, Standardizer, feature_names
 from dbm_lightning.preprocess import (
@@ -182,12 +188,12 @@ class DBMDataModule(pl.LightningDataModule):
         features: FeatureConfig | None = None,
         split: SplitConfig | None = None,
         arena: ArenaBounds | None = None,
-        window: int = 200,
-        stride: int = 100,
-        eval_stride: int | None = None,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        fps: float | None = None,
+        window: int = LOADER.window,
+        stride: int = LOADER.stride,
+        eval_stride: int | None = LOADER.eval_stride,
+        batch_size: int = LOADER.batch_size,
+        num_workers: int = LOADER.num_workers,
+        fps: float | None = LOADER.fps,
         seed: int = 0,
         cache_dir: str | Path | bool | None = None,
         pin_memory: bool = False,

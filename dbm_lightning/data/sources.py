@@ -14,6 +14,7 @@ from dbm_lightning.io import (
     read_manifest,
     scan_folder,
 )
+from dbm_lightning.ranges import at_least, check_ranges
 from dbm_lightning.session import DEFAULT_FPS
 
 
@@ -32,12 +33,15 @@ class SyntheticSource:
     ``FileLabeler("{stem}.labels.csv")`` reads (see :meth:`true_labels_pattern`).
     """
 
-    mice: int = 8
-    days: int = 7
-    frames: int = 3000
-    seed: int = 0
-    fps: float = DEFAULT_FPS
+    mice: int = field(default=8, metadata=at_least(1))
+    days: int = field(default=7, metadata=at_least(1))
+    frames: int = field(default=3000, metadata=at_least(1))
+    seed: int = field(default=0, metadata=at_least(0))
+    fps: float = field(default=DEFAULT_FPS, metadata=at_least(0, integer=False, above=True))
     folder: Path | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
     true_labels_pattern = "{stem}.labels.csv"
     """FileLabeler pattern of the simulator's true behaviour labels."""
@@ -71,7 +75,10 @@ class DLCFolderSource:
     manifest: str | Path | None = None
     skip_corrupted: bool = False
     individual: str | None = None
-    fps: float | None = None
+    fps: float | None = field(default=None, metadata=at_least(0, integer=False, above=True))
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
     def manifest_path(self) -> Path | None:
         """The manifest file to read, or ``None`` to scan the folder."""
@@ -107,3 +114,11 @@ class DBMMatSource:
     def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:
         """All trials of the file (``cache_dir`` is unused: the file is read directly)."""
         return LoadResult(sessions=load_dbm_mat(Path(self.path).expanduser()), skipped=[])
+
+
+SOURCES: dict[str, type] = {
+    "synthetic": SyntheticSource,
+    "dlc": DLCFolderSource,
+    "dbm_mat": DBMMatSource,
+}
+"""``data.source`` -> the source class (its fields are ``data`` keys)."""

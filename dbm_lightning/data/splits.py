@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from dbm_lightning.ranges import at_least, between, check_ranges, one_of
 from dbm_lightning.session import Session
 
 SPLITS = ("train", "val", "test")
@@ -41,12 +42,12 @@ class SplitConfig:
         Explicit held-out groups (override the fractions).
     """
 
-    strategy: str = "trials"
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
-    seed: int = 0
-    fold: int = 0
-    n_folds: int = 4
+    strategy: str = field(default="trials", metadata=one_of(STRATEGIES, "split strategy"))
+    val_fraction: float = field(default=0.1, metadata=between(0, 1, high_open=True))
+    test_fraction: float = field(default=0.0, metadata=between(0, 1, high_open=True))
+    seed: int = field(default=0, metadata=at_least(0))
+    fold: int = field(default=0, metadata=at_least(0))
+    n_folds: int = field(default=4, metadata=at_least(2))
     val_mice: Sequence[str] | None = None
     test_mice: Sequence[str] | None = None
     val_days: Sequence[int] | None = None
@@ -54,21 +55,12 @@ class SplitConfig:
     kfold_test: bool = False
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(
-                f"split strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}"
-            )
-        for name in ("val_fraction", "test_fraction"):
-            v = getattr(self, name)
-            if not 0.0 <= v < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {v}")
+        check_ranges(self)
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError(
                 f"val_fraction + test_fraction must be < 1 (some data must train), got "
                 f"{self.val_fraction} + {self.test_fraction}"
             )
-        if self.n_folds < 2:
-            raise ValueError(f"n_folds must be >= 2, got {self.n_folds}")
         if self.kfold_test and self.n_folds < 3:
             raise ValueError("kfold_test needs n_folds >= 3 (one fold val, one test, rest train)")
         if not 0 <= self.fold < self.n_folds:

@@ -4,13 +4,15 @@ them from a split's frames stored once (:class:`WindowDataset`, batches as :clas
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from dbm_lightning.preprocess import ArenaBounds
+from dbm_lightning.ranges import at_least, check_ranges
 from dbm_lightning.session import UNLABELLED
 
 
@@ -93,6 +95,29 @@ def make_windows(
         covered_until = np.concatenate([[0], starts[:-1] + window])  # end of the previous window
         Y[idx < covered_until[:, None]] = UNLABELLED
     return X, Y
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """How a data module windows and serves its sessions (the ``data`` config keys shared by
+    every source): window length and step (``stride``; ``eval_stride`` for validation/test,
+    ``None`` = tiled), batch size, loader workers, the frame rate of sessions that carry
+    none (``None``: 30 fps) and the arena's pixel bounds (``None``: the extent of the data)."""
+
+    window: int = field(default=200, metadata=at_least(1))
+    stride: int = field(default=100, metadata=at_least(1))
+    eval_stride: int | None = field(default=None, metadata=at_least(1))
+    batch_size: int = field(default=32, metadata=at_least(1))
+    num_workers: int = field(default=0, metadata=at_least(0))
+    fps: float | None = field(default=None, metadata=at_least(0, integer=False, above=True))
+    arena: ArenaBounds | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+
+LOADER = LoaderConfig()
+"""The defaults of :class:`LoaderConfig` (the data module's keyword defaults)."""
 
 
 @dataclass

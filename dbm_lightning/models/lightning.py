@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,12 @@ from dbm_lightning.data.windows import WindowBatch
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.models.factory import build_model
 from dbm_lightning.models.inference import accumulate_windows, predict_overlapping, window_weights
-from dbm_lightning.models.losses import IGNORE_INDEX, compute_class_weights, masked_cross_entropy
+from dbm_lightning.models.losses import (
+    IGNORE_INDEX,
+    LossConfig,
+    compute_class_weights,
+    masked_cross_entropy,
+)
 from dbm_lightning.models.metrics import (
     HP_METRICS,
     ConfusionCounts,
@@ -56,8 +62,9 @@ from dbm_lightning.models.metrics import (
     named_frame_metrics,
     normalise_rows,
 )
+from dbm_lightning.ranges import at_least, check_ranges
 
-__all__ = ["DBMClassifier"]
+__all__ = ["DBMClassifier", "OptimConfig"]
 
 STAGES = ("train", "val", "test")
 RUN_STATE_KEY = "dbm_run_state"
@@ -67,6 +74,21 @@ RUN_STATE_KEY = "dbm_run_state"
 # --------------------------------------------------------------------------------------------
 # the LightningModule
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """The ``optim`` config group: Adam's learning rate and its coupled L2 penalty (the
+    original's ``L2Regularization``)."""
+
+    lr: float = field(default=3e-3, metadata=at_least(0, integer=False, above=True))
+    weight_decay: float = field(default=1e-4, metadata=at_least(0, integer=False))
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+
+OPTIM, LOSS = OptimConfig(), LossConfig()
 
 
 class DBMClassifier(pl.LightningModule):
@@ -103,11 +125,11 @@ class DBMClassifier(pl.LightningModule):
         n_features: int = 51,
         n_classes: int = 2,
         class_names: Sequence[str] | None = None,
-        lr: float = 3e-3,
-        weight_decay: float = 1e-4,
-        class_weighting: str = "none",
+        lr: float = OPTIM.lr,
+        weight_decay: float = OPTIM.weight_decay,
+        class_weighting: str = LOSS.class_weighting,
         class_counts: Sequence[int] | None = None,
-        effective_beta: float = 0.999,
+        effective_beta: float = LOSS.effective_beta,
         pipeline_state: Mapping[str, Any] | None = None,
         run_config: Mapping[str, Any] | None = None,
     ) -> None:

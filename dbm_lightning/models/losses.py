@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dbm_lightning.ranges import between, check_ranges, one_of
 from dbm_lightning.session import UNLABELLED
 
 IGNORE_INDEX = UNLABELLED
@@ -16,10 +18,24 @@ CLASS_WEIGHTINGS = ("none", "inverse", "effective")
 """``loss.class_weighting``: none, inverse frequency, or effective number of samples."""
 
 
+@dataclass(frozen=True)
+class LossConfig:
+    """The ``loss`` config group: the class weighting of the cross-entropy and the beta of
+    the effective-number-of-samples weighting (:func:`compute_class_weights`)."""
+
+    class_weighting: str = field(
+        default="none", metadata=one_of(CLASS_WEIGHTINGS, "class weighting")
+    )
+    effective_beta: float = field(default=0.999, metadata=between(0, 1, high_open=True))
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+
 def compute_class_weights(
     class_counts: Sequence[int] | np.ndarray | None,
     method: str = "none",
-    beta: float = 0.999,
+    beta: float = LossConfig.effective_beta,
     n_classes: int | None = None,
 ) -> torch.Tensor:
     """Per-class loss weights ``(C,)`` float32 from the training frame counts.
