@@ -1,4 +1,4 @@
-"""Pose augmentation for training, and the features of augmented windows in torch.
+"""Pose augmentation for training (torch, on the device).
 
 One random transform per window -- a rotation by an angle in ``[-rotation_deg,
 rotation_deg]`` about the arena centre, a reflection (x mirrored about the arena centre) with
@@ -10,10 +10,10 @@ Gaussian jitter (std ``jitter_px`` pixels, independent per point and frame) is t
 per-frame part. NaN points stay NaN. Augmented points may leave the arena bounds (scaled
 coordinates then exceed [-1, 1]).
 
-:func:`compute_features_torch` recomputes the features of :mod:`dbm_lightning.features` from
-augmented pixel windows ``(B, W, P, 2)``, column for column. Within a window, the last frame's
-"t+1" terms (DBM step distances, velocity, turning rate, speed) repeat the previous frame's,
-as :func:`~dbm_lightning.features.compute_features` does at the end of a session: at training
+:func:`dbm_lightning.features.window_features` (the one feature implementation) recomputes the
+features of augmented pixel windows ``(B, W, P, 2)``, column for column. Within a window, the
+last frame's "t+1" terms (DBM step distances, velocity, turning rate, speed) repeat the
+previous frame's, as they do at the end of a session: at training
 time the last frame of a window that does not end its session therefore differs slightly
 from the stored feature of that frame (every other frame is the same, up to float32
 rounding).
@@ -26,12 +26,11 @@ training batches only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from dbm_lightning.features import FeatureConfig, ego_part_indices, ego_scale
+from dbm_lightning.features import check_windows
 from dbm_lightning.preprocess import ArenaBounds
 from dbm_lightning.ranges import at_least, between, check_ranges
 
@@ -40,7 +39,6 @@ __all__ = [
     "PoseTransform",
     "apply_transform",
     "augment_pose",
-    "compute_features_torch",
     "draw_transforms",
     "standardise_torch",
 ]
@@ -138,7 +136,7 @@ def apply_transform(
     pose: torch.Tensor, transform: PoseTransform, arena: ArenaBounds
 ) -> torch.Tensor:
     """``pose (B, W, P, 2)`` pixels with window ``b`` transformed by ``transform[b]``."""
-    _check_windows(pose)
+    check_windows(pose)
     (cx, cy), _ = _arena_centre_size(arena)
     dx = pose[..., 0] - cx
     dy = pose[..., 1] - cy
@@ -163,7 +161,7 @@ def augment_pose(
     jitter of std ``config.jitter_px`` pixels when positive. NaN stays NaN. Random numbers
     come from ``generator`` (``None``: torch's default generator of the pose's device).
     """
-    _check_windows(pose)
+    check_windows(pose)
     transform = draw_transforms(
         pose.shape[0], config, arena, generator=generator, device=pose.device, dtype=pose.dtype
     )
@@ -172,140 +170,6 @@ def augment_pose(
         noise = torch.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype)
         out = out + float(config.jitter_px) * noise
     return out
-
-
-# ------------------------------------------------------------------------------ features
-
-
-def _check_windows(pose: torch.Tensor) -> None:
-    if pose.ndim != 4 or pose.shape[-1] != 2:
-        raise ValueError(f"pose must be (windows, frames, bodyparts, 2), got {tuple(pose.shape)}")
-
-
-def _forward(values: torch.Tensor, n_frames: int) -> torch.Tensor:
-    """``(B, W-1, ...)`` per-step values -> ``(B, W, ...)``, the last frame repeating the one
-    before (zeros for one-frame windows), as ``features._forward`` along time."""
-    if n_frames < 2:
-        shape = (values.shape[0], 1, *values.shape[2:])
-        return torch.zeros(shape, dtype=values.dtype, device=values.device)
-    return torch.cat([values, values[:, -1:]], dim=1)
-
-
-def _per_window(value: float | torch.Tensor, ref: torch.Tensor, ndim: int) -> float | torch.Tensor:
-    """A scalar, or a ``(B,)`` tensor shaped to broadcast against ``ndim``-D ``(B, ...)``."""
-    if isinstance(value, torch.Tensor) and value.ndim > 0:
-        return value.to(device=ref.device, dtype=ref.dtype).reshape(-1, *([1] * (ndim - 1)))
-    return float(value)
-
-
-def compute_features_torch(
-    pose_px: torch.Tensor,
-    config: FeatureConfig,
-    arena: ArenaBounds,
-    fps: float | torch.Tensor,
-    bodyparts: Sequence[str] | None = None,
-) -> torch.Tensor:
-    """:func:`~dbm_lightning.features.compute_features` of every window of a batch, in torch.
-
-    Parameters
-    ----------
-    pose_px
-        ``(B, W, P, 2)`` pixel pose (any float dtype and device; the result has the same).
-    config, arena, bodyparts
-        As for ``compute_features`` (the scaled pose is computed here from ``arena``).
-    fps
-        Frame rate: a number, or a ``(B,)`` tensor with one per window.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, W, F)`` features, the columns of :func:`~dbm_lightning.features.feature_names`.
-        Each window is treated as a whole session (its last frame's "t+1" terms repeat the
-        previous frame's; see the module doc). NaN pose gives NaN features.
-    """
-    _check_windows(pose_px)
-    b, w, p, _ = pose_px.shape
-    if bodyparts is not None and len(bodyparts) != p:
-        raise ValueError(f"{len(bodyparts)} body part names for a pose of {p} parts")
-    x, y = pose_px[..., 0], pose_px[..., 1]  # (B, W, P)
-    blocks: list[torch.Tensor] = []
-    if config.distances:
-        i, j = torch.triu_indices(p, p, offset=1, device=pose_px.device)
-        dx, dy = x[..., i] - x[..., j], y[..., i] - y[..., j]
-        blocks.append(torch.sqrt(dx * dx + dy * dy))
-        if w >= 2:
-            dx = x[:, 1:, :, None] - x[:, :-1, None, :]  # [b, t, a, c] = part_a(t+1) - part_c(t)
-            dy = y[:, 1:, :, None] - y[:, :-1, None, :]
-        else:
-            dx = x[:, :, :, None] - x[:, :, None, :]
-            dy = y[:, :, :, None] - y[:, :, None, :]
-        step = torch.sqrt(dx * dx + dy * dy).reshape(b, -1, p * p)
-        blocks.append(_forward(step, w) if w >= 2 else step)
-    needs_scaled = config.coordinates or config.velocity or config.pe_L > 0
-    if needs_scaled:
-        lo = torch.tensor([arena.x_min, arena.y_min], dtype=pose_px.dtype, device=pose_px.device)
-        span = torch.tensor(
-            [arena.x_max - arena.x_min, arena.y_max - arena.y_min],
-            dtype=pose_px.dtype,
-            device=pose_px.device,
-        )
-        scaled = 2.0 * (pose_px - lo) / span - 1.0  # (B, W, P, 2)
-        if config.coordinates:
-            blocks.append(scaled.reshape(b, w, 2 * p))
-        if config.velocity:
-            v = (scaled[:, 1:] - scaled[:, :-1]) * _per_window(fps, pose_px, 4)
-            blocks.append(_forward(v, w).reshape(b, w, 2 * p))
-        if config.pe_L > 0:
-            freqs = math.pi * 2.0 ** torch.arange(
-                config.pe_L, dtype=pose_px.dtype, device=pose_px.device
-            )
-            angles = scaled[..., None] * freqs  # (B, W, P, 2, L)
-            pe = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1)
-            blocks.append(pe.reshape(b, w, -1))
-    if config.uses_body_axis:
-        blocks += _ego_blocks(pose_px, config, arena, fps, bodyparts)
-    return torch.cat(blocks, dim=-1)
-
-
-def _ego_blocks(
-    pose_px: torch.Tensor,
-    config: FeatureConfig,
-    arena: ArenaBounds,
-    fps: float | torch.Tensor,
-    bodyparts: Sequence[str] | None,
-) -> list[torch.Tensor]:
-    """Egocentric, heading and speed blocks (as ``features._ego_blocks``)."""
-    b, w, p, _ = pose_px.shape
-    centre, front = ego_part_indices(bodyparts, config)
-    if front >= p or (centre is not None and centre >= p):
-        raise ValueError(f"body part index out of range for a pose of {p} parts")
-    c = pose_px.mean(dim=2) if centre is None else pose_px[:, :, centre]  # (B, W, 2)
-    axis = pose_px[:, :, front] - c
-    length = torch.hypot(axis[..., 0], axis[..., 1])
-    positive = length > 0
-    cos = torch.where(positive, axis[..., 0] / length, torch.ones_like(length))
-    sin = torch.where(positive, axis[..., 1] / length, torch.zeros_like(length))
-    finite = torch.isfinite(length)
-    nan = torch.full_like(length, math.nan)
-    cos, sin = torch.where(finite, cos, nan), torch.where(finite, sin, nan)
-    scale = ego_scale(arena)
-    rate = _per_window(fps, pose_px, 2)
-    blocks = []
-    if config.egocentric:
-        d = pose_px - c[:, :, None, :]
-        ex = cos[..., None] * d[..., 0] + sin[..., None] * d[..., 1]
-        ey = -sin[..., None] * d[..., 0] + cos[..., None] * d[..., 1]
-        blocks.append(torch.stack([ex, ey], dim=-1).reshape(b, w, 2 * p) * scale)
-    if config.heading:
-        cross = cos[:, :-1] * sin[:, 1:] - sin[:, :-1] * cos[:, 1:]
-        dot = cos[:, :-1] * cos[:, 1:] + sin[:, :-1] * sin[:, 1:]
-        turn = _forward(torch.atan2(cross, dot) * rate, w)
-        blocks.append(torch.stack([sin, cos, turn], dim=-1))
-    if config.speed:
-        step = c[:, 1:] - c[:, :-1]
-        speed = _forward(torch.hypot(step[..., 0], step[..., 1]) * scale * rate, w)
-        blocks.append(speed[..., None])
-    return blocks
 
 
 def standardise_torch(

@@ -19,11 +19,13 @@ image coordinates (from +x towards +y, i.e. clockwise on screen since y grows do
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from dbm_lightning.preprocess import ArenaBounds
 from dbm_lightning.ranges import at_least, check_ranges
@@ -32,83 +34,15 @@ __all__ = [
     "FeatureConfig",
     "Standardizer",
     "body_axis",
+    "check_windows",
     "compute_features",
     "dbm_distance_features",
     "ego_part_indices",
     "ego_scale",
     "feature_names",
     "positional_encoding",
+    "window_features",
 ]
-
-
-def _check_pose(pose: np.ndarray) -> np.ndarray:
-    pose = np.asarray(pose, dtype=np.float64)
-    if pose.ndim != 3 or pose.shape[2] != 2:
-        raise ValueError(f"pose must be (frames, bodyparts, 2), got shape {pose.shape}")
-    return pose
-
-
-def dbm_distance_features(pose: np.ndarray) -> np.ndarray:
-    """The 51 (for 6 parts) features of the original ``dbmFormatInputs.m``.
-
-    Parameters
-    ----------
-    pose
-        ``(T, P, 2)`` coordinates.
-
-    Returns
-    -------
-    np.ndarray
-        ``(T, P(P-1)/2 + P*P)`` float32: first ``||part_i(t) - part_j(t)||`` for ``i < j`` in
-        lexicographic order, then ``||part_i(t+1) - part_j(t)||`` for all ``i`` (outer) and
-        ``j`` (inner); the last frame repeats the previous frame's values (a single frame
-        uses its distances to itself).
-    """
-    pose = _check_pose(pose)
-    t, p, _ = pose.shape
-    i, j = np.triu_indices(p, k=1)
-    n_within = len(i)
-    # x and y as contiguous (T, P) arrays; sqrt(dx*dx + dy*dy) is what np.linalg.norm
-    # computes over a last axis of 2, without its (T, ., ., 2) temporaries
-    x = np.ascontiguousarray(pose[..., 0])
-    y = np.ascontiguousarray(pose[..., 1])
-    out = np.empty((t, n_within + p * p), dtype=np.float32)
-    dx, dy = x[:, i] - x[:, j], y[:, i] - y[:, j]
-    out[:, :n_within] = np.sqrt(dx * dx + dy * dy)
-    if t >= 2:
-        # (T-1, P, P): [t, a, b] = ||part_a(t+1) - part_b(t)||
-        dx = x[1:, :, None] - x[:-1, None, :]
-        dy = y[1:, :, None] - y[:-1, None, :]
-        out[:-1, n_within:] = np.sqrt(dx * dx + dy * dy).reshape(t - 1, p * p)
-        out[-1, n_within:] = out[-2, n_within:]
-    else:
-        dx = x[:, :, None] - x[:, None, :]
-        dy = y[:, :, None] - y[:, None, :]
-        out[:, n_within:] = np.sqrt(dx * dx + dy * dy).reshape(t, p * p)
-    return out
-
-
-def positional_encoding(p: np.ndarray, L: int) -> np.ndarray:
-    """gamma(p) = (sin(2^0 pi p), cos(2^0 pi p), ..., sin(2^(L-1) pi p), cos(2^(L-1) pi p)).
-
-    Parameters
-    ----------
-    p
-        Any array (coordinates scaled to about [-1, 1]).
-    L
-        Number of frequencies (0 gives an empty last axis).
-
-    Returns
-    -------
-    np.ndarray
-        ``p.shape + (2L,)`` float32.
-    """
-    if L < 0:
-        raise ValueError(f"L must be >= 0, got {L}")
-    p = np.asarray(p, dtype=np.float64)
-    angles = p[..., None] * (np.pi * 2.0 ** np.arange(L))  # (..., L)
-    out = np.stack([np.sin(angles), np.cos(angles)], axis=-1)  # (..., L, 2)
-    return out.reshape(*p.shape, 2 * L).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -182,14 +116,6 @@ class FeatureConfig:
         return asdict(self)
 
 
-def _velocity(pose_scaled: np.ndarray, fps: float) -> np.ndarray:
-    t = pose_scaled.shape[0]
-    if t < 2:
-        return np.zeros_like(pose_scaled)
-    v = np.diff(pose_scaled, axis=0) * fps
-    return np.concatenate([v, v[-1:]], axis=0)
-
-
 def ego_scale(arena: ArenaBounds) -> float:
     """Isotropic arena units per pixel: ``2 / max(width, height)`` of the arena bounds.
 
@@ -231,64 +157,178 @@ def ego_part_indices(
     return centre, 0 if front is None else front
 
 
-def body_axis(pose_px: np.ndarray, centre: int | None, front: int) -> tuple[np.ndarray, np.ndarray]:
-    """Body centre ``(T, 2)`` and body-axis vector ``(T, 2)`` (centre -> front) in pixels.
-
-    ``centre=None`` takes the centroid of all parts (NaN when any part is NaN).
-    """
-    pose_px = _check_pose(pose_px)
-    c = pose_px.mean(axis=1) if centre is None else pose_px[:, centre]
-    return c, pose_px[:, front] - c
+def _as_windows(pose: np.ndarray) -> torch.Tensor:
+    """A session's ``(T, P, 2)`` pose as one float64 window ``(1, T, P, 2)``."""
+    pose = np.asarray(pose, dtype=np.float64)
+    if pose.ndim != 3 or pose.shape[2] != 2:
+        raise ValueError(f"pose must be (frames, bodyparts, 2), got shape {pose.shape}")
+    return torch.from_numpy(pose)[None]
 
 
-def _forward(values: np.ndarray) -> np.ndarray:
-    """``(T-1, ...)`` per-step values -> ``(T, ...)`` with the last frame repeating the one
-    before (zeros for a single frame)."""
-    if values.shape[0] == 0:
-        return np.zeros((1, *values.shape[1:]), dtype=values.dtype)
-    return np.concatenate([values, values[-1:]], axis=0)
+def check_windows(pose: torch.Tensor) -> None:
+    """Refuse anything but a batch of pose windows ``(B, W, P, 2)``."""
+    if pose.ndim != 4 or pose.shape[-1] != 2:
+        raise ValueError(f"pose must be (windows, frames, bodyparts, 2), got {tuple(pose.shape)}")
+
+
+def _forward(values: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """``(B, W-1, ...)`` per-step values -> ``(B, W, ...)``, the last frame repeating the one
+    before (zeros for one-frame windows)."""
+    if n_frames < 2:
+        shape = (values.shape[0], 1, *values.shape[2:])
+        return torch.zeros(shape, dtype=values.dtype, device=values.device)
+    return torch.cat([values, values[:, -1:]], dim=1)
+
+
+def _per_window(value: float | torch.Tensor, ref: torch.Tensor, ndim: int) -> float | torch.Tensor:
+    """A scalar, or a ``(B,)`` tensor shaped to broadcast against ``ndim``-D ``(B, ...)``."""
+    if isinstance(value, torch.Tensor) and value.ndim > 0:
+        return value.to(device=ref.device, dtype=ref.dtype).reshape(-1, *([1] * (ndim - 1)))
+    return float(value)
+
+
+def _distances(x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    """The DBM distance blocks of ``x``, ``y`` ``(B, W, P)``: within-frame, then frame t+1 to
+    frame t (the last frame repeating the previous one's; one frame: its own distances)."""
+    b, w, p = x.shape
+    i, j = torch.triu_indices(p, p, offset=1, device=x.device)
+    dx, dy = x[..., i] - x[..., j], y[..., i] - y[..., j]
+    within = torch.sqrt(dx * dx + dy * dy)
+    if w >= 2:
+        dx = x[:, 1:, :, None] - x[:, :-1, None, :]  # [b, t, a, c] = part_a(t+1) - part_c(t)
+        dy = y[:, 1:, :, None] - y[:, :-1, None, :]
+    else:
+        dx = x[:, :, :, None] - x[:, :, None, :]
+        dy = y[:, :, :, None] - y[:, :, None, :]
+    step = torch.sqrt(dx * dx + dy * dy).reshape(b, -1, p * p)
+    return [within, _forward(step, w) if w >= 2 else step]
+
+
+def _encoding(scaled: torch.Tensor, L: int) -> torch.Tensor:
+    """gamma(p) of every value of ``scaled``: ``scaled.shape + (2 L,)``, sin/cos per frequency."""
+    freqs = math.pi * 2.0 ** torch.arange(L, dtype=scaled.dtype, device=scaled.device)
+    angles = scaled[..., None] * freqs
+    return torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(-2)
+
+
+def _centre_axis(pose_px: torch.Tensor, centre: int | None, front: int) -> tuple[torch.Tensor, ...]:
+    """Body centre and body-axis vector (centre -> front), ``(B, W, 2)`` each."""
+    c = pose_px.mean(dim=2) if centre is None else pose_px[:, :, centre]
+    return c, pose_px[:, :, front] - c
 
 
 def _ego_blocks(
-    pose_px: np.ndarray,
+    pose_px: torch.Tensor,
     config: FeatureConfig,
-    fps: float,
-    bodyparts: Sequence[str] | None,
     arena: ArenaBounds | None,
-) -> list[np.ndarray]:
-    """The egocentric, heading and speed blocks (those enabled), float64."""
-    t, p, _ = pose_px.shape
+    fps: float | torch.Tensor,
+    bodyparts: Sequence[str] | None,
+) -> list[torch.Tensor]:
+    """The egocentric, heading and speed blocks (those enabled)."""
+    b, w, p, _ = pose_px.shape
     centre, front = ego_part_indices(bodyparts, config)
     if front >= p or (centre is not None and centre >= p):
         raise ValueError(f"body part index out of range for a pose of {p} parts")
-    c, axis = body_axis(pose_px, centre, front)
     if (config.egocentric or config.speed) and arena is None:
         raise ValueError("egocentric and speed features need the arena bounds (pass arena=...)")
+    c, axis = _centre_axis(pose_px, centre, front)
+    length = torch.hypot(axis[..., 0], axis[..., 1])
+    # unit axis (cos, sin); a zero-length axis (centre on the front part) means no rotation
+    positive = length > 0
+    cos = torch.where(positive, axis[..., 0] / length, torch.ones_like(length))
+    sin = torch.where(positive, axis[..., 1] / length, torch.zeros_like(length))
+    finite = torch.isfinite(length)
+    nan = torch.full_like(length, math.nan)
+    cos, sin = torch.where(finite, cos, nan), torch.where(finite, sin, nan)
     scale = ego_scale(arena) if arena is not None else 1.0
-    length = np.hypot(axis[:, 0], axis[:, 1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # unit axis (cos, sin); a zero-length axis (centre on the front part) means no rotation
-        cos = np.where(length > 0, axis[:, 0] / length, 1.0)
-        sin = np.where(length > 0, axis[:, 1] / length, 0.0)
-    cos = np.where(np.isfinite(length), cos, np.nan)
-    sin = np.where(np.isfinite(length), sin, np.nan)
+    rate = _per_window(fps, pose_px, 2)
     blocks = []
     if config.egocentric:
-        d = pose_px - c[:, None, :]
-        ex = cos[:, None] * d[..., 0] + sin[:, None] * d[..., 1]
-        ey = -sin[:, None] * d[..., 0] + cos[:, None] * d[..., 1]
-        blocks.append(np.stack([ex, ey], axis=-1).reshape(t, 2 * p) * scale)
+        d = pose_px - c[:, :, None, :]
+        ex = cos[..., None] * d[..., 0] + sin[..., None] * d[..., 1]
+        ey = -sin[..., None] * d[..., 0] + cos[..., None] * d[..., 1]
+        blocks.append(torch.stack([ex, ey], dim=-1).reshape(b, w, 2 * p) * scale)
     if config.heading:
         # signed angle from the axis at t to the axis at t+1 (wrapped to (-pi, pi])
-        cross = cos[:-1] * sin[1:] - sin[:-1] * cos[1:]
-        dot = cos[:-1] * cos[1:] + sin[:-1] * sin[1:]
-        turn = _forward(np.arctan2(cross, dot) * fps)
-        blocks.append(np.stack([sin, cos, turn], axis=1))
+        cross = cos[:, :-1] * sin[:, 1:] - sin[:, :-1] * cos[:, 1:]
+        dot = cos[:, :-1] * cos[:, 1:] + sin[:, :-1] * sin[:, 1:]
+        turn = _forward(torch.atan2(cross, dot) * rate, w)
+        blocks.append(torch.stack([sin, cos, turn], dim=-1))
     if config.speed:
-        step = np.diff(c, axis=0)
-        speed = _forward(np.hypot(step[:, 0], step[:, 1]) * (scale * fps))
-        blocks.append(speed[:, None])
+        step = c[:, 1:] - c[:, :-1]
+        speed = _forward(torch.hypot(step[..., 0], step[..., 1]) * (scale * rate), w)
+        blocks.append(speed[..., None])
     return blocks
+
+
+def window_features(
+    pose_px: torch.Tensor,
+    config: FeatureConfig,
+    arena: ArenaBounds | None,
+    fps: float | torch.Tensor,
+    bodyparts: Sequence[str] | None = None,
+    pose_scaled: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The features of every window of a batch: the one implementation, in torch, that the
+    data pipeline (through :func:`compute_features`, a session being one window) and
+    training-time augmentation (on the device) both use.
+
+    Parameters
+    ----------
+    pose_px
+        ``(B, W, P, 2)`` pixel pose (any float dtype and device; the result has the same).
+    config, bodyparts
+        The blocks to compute; the ``P`` part names (needed when ``ego_centre``/``ego_front``
+        name a part).
+    arena
+        The arena's pixel bounds: the scaled pose is computed from them (unless
+        ``pose_scaled`` is given), and the egocentric and speed blocks use :func:`ego_scale`.
+    fps
+        Frame rate (velocities, turning rate and speed are per second): a number, or a ``(B,)``
+        tensor with one per window.
+    pose_scaled
+        The pose already scaled to the arena's [-1, 1] (``None``: computed here).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, W, F)`` features, the columns of :func:`feature_names`. Each window is treated
+        as a whole session: its last frame's "t+1" terms (step distances, velocity, turning
+        rate, speed) repeat the previous frame's. NaN pose gives NaN features.
+    """
+    check_windows(pose_px)
+    b, w, p, _ = pose_px.shape
+    if bodyparts is not None and len(bodyparts) != p:
+        raise ValueError(f"{len(bodyparts)} body part names for a pose of {p} parts")
+    blocks: list[torch.Tensor] = []
+    if config.distances:
+        blocks += _distances(pose_px[..., 0], pose_px[..., 1])
+    if config.coordinates or config.velocity or config.pe_L > 0:
+        scaled = pose_scaled
+        if scaled is None:
+            if arena is None:
+                raise ValueError("coordinate features need the arena bounds (pass arena=...)")
+            lo = torch.tensor(
+                [arena.x_min, arena.y_min], dtype=pose_px.dtype, device=pose_px.device
+            )
+            span = torch.tensor(
+                [arena.x_max - arena.x_min, arena.y_max - arena.y_min],
+                dtype=pose_px.dtype,
+                device=pose_px.device,
+            )
+            scaled = 2.0 * (pose_px - lo) / span - 1.0  # (B, W, P, 2)
+        if scaled.shape != pose_px.shape:
+            raise ValueError(f"pose shapes differ: {tuple(pose_px.shape)} vs {tuple(scaled.shape)}")
+        if config.coordinates:
+            blocks.append(scaled.reshape(b, w, 2 * p))
+        if config.velocity:
+            v = (scaled[:, 1:] - scaled[:, :-1]) * _per_window(fps, pose_px, 4)
+            blocks.append(_forward(v, w).reshape(b, w, 2 * p))
+        if config.pe_L > 0:
+            blocks.append(_encoding(scaled, config.pe_L).reshape(b, w, -1))
+    if config.uses_body_axis:
+        blocks += _ego_blocks(pose_px, config, arena, fps, bodyparts)
+    return torch.cat(blocks, dim=-1)
 
 
 def compute_features(
@@ -299,7 +339,8 @@ def compute_features(
     bodyparts: Sequence[str] | None = None,
     arena: ArenaBounds | None = None,
 ) -> np.ndarray:
-    """The ``(T, F)`` float32 feature matrix of one session.
+    """The ``(T, F)`` float32 feature matrix of one session (:func:`window_features` of the
+    session as one window, in float64).
 
     Parameters
     ----------
@@ -317,25 +358,38 @@ def compute_features(
         The bounds ``pose_scaled`` was scaled with (needed by the egocentric and speed
         blocks, for :func:`ego_scale`).
     """
-    pose_px = _check_pose(pose_px)
-    pose_scaled = _check_pose(pose_scaled)
-    if pose_px.shape != pose_scaled.shape:
-        raise ValueError(f"pose shapes differ: {pose_px.shape} vs {pose_scaled.shape}")
-    t, p, _ = pose_px.shape
-    if bodyparts is not None and len(bodyparts) != p:
-        raise ValueError(f"{len(bodyparts)} body part names for a pose of {p} parts")
-    blocks = []
-    if config.distances:
-        blocks.append(dbm_distance_features(pose_px))
-    if config.coordinates:
-        blocks.append(pose_scaled.reshape(t, 2 * p))
-    if config.velocity:
-        blocks.append(_velocity(pose_scaled, float(fps)).reshape(t, 2 * p))
-    if config.pe_L > 0:
-        blocks.append(positional_encoding(pose_scaled, config.pe_L).reshape(t, -1))
-    if config.uses_body_axis:
-        blocks += _ego_blocks(pose_px, config, float(fps), bodyparts, arena)
-    return np.concatenate(blocks, axis=1).astype(np.float32)
+    px, scaled = _as_windows(pose_px), _as_windows(pose_scaled)
+    if px.shape != scaled.shape:
+        raise ValueError(f"pose shapes differ: {px.shape[1:]} vs {scaled.shape[1:]}")
+    out = window_features(px, config, arena, float(fps), bodyparts, pose_scaled=scaled)
+    return out[0].numpy().astype(np.float32)
+
+
+def dbm_distance_features(pose: np.ndarray) -> np.ndarray:
+    """The 51 (for 6 parts) features of the original ``dbmFormatInputs.m``: ``(T,
+    P(P-1)/2 + P*P)`` float32, first ``||part_i(t) - part_j(t)||`` for ``i < j`` in
+    lexicographic order, then ``||part_i(t+1) - part_j(t)||`` for all ``i`` (outer) and ``j``
+    (inner); the last frame repeats the previous frame's values (a single frame uses its
+    distances to itself)."""
+    px = _as_windows(pose)
+    return torch.cat(_distances(px[..., 0], px[..., 1]), dim=-1)[0].numpy().astype(np.float32)
+
+
+def positional_encoding(p: np.ndarray, L: int) -> np.ndarray:
+    """gamma(p) = (sin(2^0 pi p), cos(2^0 pi p), ..., sin(2^(L-1) pi p), cos(2^(L-1) pi p)) of
+    every value of ``p`` (coordinates scaled to about [-1, 1]): ``p.shape + (2L,)`` float32
+    (``L = 0``: an empty last axis)."""
+    if L < 0:
+        raise ValueError(f"L must be >= 0, got {L}")
+    values = torch.from_numpy(np.asarray(p, dtype=np.float64))
+    return _encoding(values, L).numpy().astype(np.float32)
+
+
+def body_axis(pose_px: np.ndarray, centre: int | None, front: int) -> tuple[np.ndarray, np.ndarray]:
+    """Body centre ``(T, 2)`` and body-axis vector ``(T, 2)`` (centre -> front) in pixels;
+    ``centre=None`` takes the centroid of all parts (NaN when any part is NaN)."""
+    c, axis = _centre_axis(_as_windows(pose_px), centre, front)
+    return c[0].numpy(), axis[0].numpy()
 
 
 def feature_names(bodyparts: Sequence[str], config: FeatureConfig) -> list[str]:

@@ -19,11 +19,10 @@ from dbm_lightning.augment import (
     PoseTransform,
     apply_transform,
     augment_pose,
-    compute_features_torch,
 )
 from dbm_lightning.cli.config import compose_config
 from dbm_lightning.data import DBMDataModule, EpochShuffleSampler, SplitConfig, WindowBatch
-from dbm_lightning.features import FeatureConfig, compute_features, feature_names
+from dbm_lightning.features import FeatureConfig, compute_features, feature_names, window_features
 from dbm_lightning.models import DBMClassifier
 from dbm_lightning.preprocess import ArenaBounds, PreprocessConfig, scale_pose
 from dbm_lightning.training import run_training
@@ -64,15 +63,13 @@ def test_torch_features_equal_numpy_features_all_blocks(dtype: torch.dtype) -> N
     # (scale_pose rounds the scaled pose to float32: velocities differ by ~1e-6 even in float64)
     tol = {"rtol": 1e-6, "atol": 1e-5} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 2e-4}
     # the whole session as one window: every frame, the last included
-    whole = compute_features_torch(
-        torch.tensor(pose[None], dtype=dtype), ALL_BLOCKS, ARENA, 30.0, PARTS
-    )
+    whole = window_features(torch.tensor(pose[None], dtype=dtype), ALL_BLOCKS, ARENA, 30.0, PARTS)
     assert whole.shape == (1, 60, len(feature_names(PARTS, ALL_BLOCKS)))
     np.testing.assert_allclose(whole[0].numpy(), ref, equal_nan=True, **tol)
     # windows inside the session: all frames but each window's last; per-window fps tensor
     starts = [0, 5, 20, 40]
     windows = torch.tensor(np.stack([pose[s : s + 20] for s in starts]), dtype=dtype)
-    out = compute_features_torch(windows, ALL_BLOCKS, ARENA, torch.full((4,), 30.0), PARTS)
+    out = window_features(windows, ALL_BLOCKS, ARENA, torch.full((4,), 30.0), PARTS)
     for b, s in enumerate(starts):
         np.testing.assert_allclose(
             out[b, :-1].numpy(), ref[s : s + 19], equal_nan=True, **tol, err_msg=f"window {s}"
@@ -91,7 +88,7 @@ def test_torch_features_single_blocks_and_one_frame(cfg: FeatureConfig) -> None:
     pose = session_pose(9)
     for t in (1, 2, 8):
         ref = numpy_features(pose[:t], cfg)
-        out = compute_features_torch(
+        out = window_features(
             torch.tensor(pose[None, :t], dtype=torch.float64), cfg, ARENA, 30.0, PARTS
         )
         np.testing.assert_allclose(out[0].numpy(), ref, rtol=1e-6, atol=1e-5, equal_nan=True)

@@ -76,3 +76,14 @@ def test_edge_cases(tmp_path) -> None:
     ):
         with pytest.raises(ValueError):
             csv_bytes(bad)
+
+
+def test_decimals_per_column_and_no_header() -> None:
+    """The synthetic DeepLabCut files' layout: no header row, x to 3 decimals, likelihood to 4,
+    each exactly as printf writes it."""
+    x = np.array([0.0005, 1.25, -0.0004, 639.99951])
+    like = np.array([0.99995, 0.5, 0.12344, 1.0])
+    text = csv_bytes({"x": x, "p": like}, decimals={"x": 3, "p": 4}, line_end="\n", header=False)
+    expected = "".join(f"{a:.3f},{b:.4f}\n" for a, b in zip(x, like, strict=True))
+    assert text.decode() == expected
+    assert csv_bytes({"x": x[:1]}, decimals={}, line_end="\n") == b"x\n0.00050000\n"

@@ -41,7 +41,6 @@ from torch.utils.data import DataLoader, Sampler
 from dbm_lightning.augment import (
     AugmentConfig,
     augment_pose,
-    compute_features_torch,
     standardise_torch,
 )
 from dbm_lightning.data.pipeline import (
@@ -66,7 +65,7 @@ from dbm_lightning.data.windows import (
     split_layout,
 )
 from dbm_lightning.errors import DataFormatError
-from dbm_lightning.features import FeatureConfig, Standardizer, feature_names
+from dbm_lightning.features import FeatureConfig, Standardizer, feature_names, window_features
 from dbm_lightning.preprocess import (
     ArenaBounds,
     GapReport,
@@ -469,7 +468,7 @@ class DBMDataModule(pl.LightningDataModule):
     ) -> WindowBatch:
         """``(x, y, pose[, fps])`` -> ``(x', y)``: the pose augmented
         (:func:`~dbm_lightning.augment.augment_pose`, random numbers from ``generator``, default
-        torch's), features recomputed (:func:`~dbm_lightning.augment.compute_features_torch`)
+        torch's), features recomputed (:func:`~dbm_lightning.features.window_features`)
         and standardised with the fitted standardiser, invalid frames 0; ``y`` as given."""
         self._require_setup()
         x, y, pose = batch.x, batch.y, batch.pose
@@ -477,9 +476,7 @@ class DBMDataModule(pl.LightningDataModule):
         # geometry in float32 at least, whatever precision the batch was converted to
         work = torch.promote_types(pose.dtype, torch.float32)
         moved = augment_pose(pose.to(work), self.augment, self.arena_bounds, generator)
-        raw = compute_features_torch(
-            moved, self.features, self.arena_bounds, fps, bodyparts=self.bodyparts
-        )
+        raw = window_features(moved, self.features, self.arena_bounds, fps, self.bodyparts)
         mean, std = self._standardizer_on(x.device, work)
         z, _ = standardise_torch(raw, mean, std)
         return WindowBatch(z.to(x.dtype), y)

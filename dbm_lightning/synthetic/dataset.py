@@ -13,8 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from dbm_lightning.io.cache import cache_root as _cache_root
+from dbm_lightning.io.csv_writer import csv_bytes
 from dbm_lightning.synthetic.model import (
     BODYPARTS,
     GENERATOR_VERSION,
@@ -37,29 +39,32 @@ def write_dlc_csv(
     """Write a single-animal DeepLabCut CSV (header rows ``scorer``, ``bodyparts``,
     ``coords``; first column the frame index; x, y with 3 decimals, likelihood with 4)."""
     t, p, _ = pose.shape
-    lines = [
+    header = [
         ",".join(["scorer"] + [scorer] * (3 * p)),
         ",".join(["bodyparts"] + [b for b in bodyparts for _ in range(3)]),
         ",".join(["coords"] + ["x", "y", "likelihood"] * p),
     ]
-    table = np.empty((t, 1 + 3 * p), dtype=np.float64)
-    table[:, 0] = np.arange(t)
-    table[:, 1::3] = pose[:, :, 0]
-    table[:, 2::3] = pose[:, :, 1]
-    table[:, 3::3] = likelihood
-    row = ",".join(["%d"] + ["%.3f", "%.3f", "%.4f"] * p) + "\n"
-    body = (row * t) % tuple(table.ravel().tolist())
-    with open(path, "w", newline="") as fh:
-        fh.write("\n".join(lines) + "\n")
-        fh.write(body)
+    columns: dict[str, np.ndarray] = {"frame": np.arange(t)}
+    places: dict[str, int] = {}
+    for i in range(p):
+        for coord, values, decimals in (
+            ("x", pose[:, i, 0], 3),
+            ("y", pose[:, i, 1], 3),
+            ("likelihood", likelihood[:, i], 4),
+        ):
+            columns[f"{i}_{coord}"] = np.asarray(values, dtype=np.float64)
+            places[f"{i}_{coord}"] = decimals
+    body = csv_bytes(columns, decimals=places, line_end="\n", header=False)
+    Path(path).write_bytes("\n".join(header).encode() + b"\n" + body)
 
 
 def _write_labels(path: Path, labels: np.ndarray) -> None:
-    names = np.asarray(TRUE_BEHAVIOURS, dtype=object)[labels]
-    frames = np.arange(len(labels)).astype(str).astype(object)
-    body = "\n".join(frames + "," + names)
-    with open(path, "w", newline="") as fh:
-        fh.write("frame,label\n" + body + "\n")
+    """``frame,label`` with the true behaviour's name of every frame."""
+    columns = {
+        "frame": np.arange(len(labels)),
+        "label": pd.Categorical.from_codes(labels, categories=list(TRUE_BEHAVIOURS)),
+    }
+    Path(path).write_bytes(csv_bytes(columns, line_end="\n"))
 
 
 def write_dataset(out_dir: str | Path, config: SyntheticConfig | None = None) -> Path:
