@@ -117,3 +117,20 @@ def test_no_module_imports_a_private_name_of_another() -> None:
             if module.startswith("dbm_lightning") and imported.startswith("_"):
                 private.append(f"{name}: {module}.{imported}")
     assert private == []
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared fixtures live in conftest.py and shared helpers in tests/helpers.py."""
+    tests = Path(__file__).resolve().parent
+    offending = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offending += [
+                f"{path.name}: {n}" for n in names if n.startswith("test_") or n == "conftest"
+            ]
+    assert offending == []

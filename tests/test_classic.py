@@ -362,6 +362,6 @@ def test_augment_with_a_classic_model_is_ignored_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = compose_config([*RF, *TINY, "augment=small", "model.n_estimators=3", "logger=none"])
-    with caplog.at_level("WARNING", logger="dbm_lightning.models.classic"):
+    with caplog.at_level("WARNING", logger="dbm_lightning.training"):
         run_training(cfg, tmp_path)
     assert "pose augmentation applies to the deep models" in caplog.text

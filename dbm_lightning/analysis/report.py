@@ -109,17 +109,16 @@ def find_runs(root: str | Path) -> list[RunRecord]:
     runs: list[RunRecord] = []
     for run_dir in run_dirs:
         record = RunRecord(path=run_dir, overrides=_read_overrides(run_dir))
-        metrics_path = run_dir / RunDir.METRICS
-        failed_path = run_dir / RunDir.FAILED
-        if metrics_path.is_file():
+        run = RunDir(run_dir)
+        if run.is_finished():
             try:
-                record.metrics = flatten_metrics(json.loads(metrics_path.read_text()))
+                record.metrics = flatten_metrics(run.read_metrics())
             except json.JSONDecodeError as exc:
-                record.error = f"{metrics_path}: unreadable metrics.json ({exc})"
-        elif failed_path.is_file():
-            record.error = json.loads(failed_path.read_text()).get("error", "unknown error")
+                record.error = f"{run.metrics_file}: unreadable {RunDir.METRICS} ({exc})"
+        elif run.failed_file.is_file():
+            record.error = run.read_failure().get("error", "unknown error")
         else:
-            record.error = "no metrics.json (the run did not finish)"
+            record.error = f"no {RunDir.METRICS} (the run did not finish)"
         runs.append(record)
     varying = tuple(sorted(varying_keys(runs)))
     for record in runs:
