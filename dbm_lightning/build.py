@@ -22,7 +22,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from dbm_lightning.augment import AugmentConfig
 from dbm_lightning.checkpoints import AtomicCheckpointIO
-from dbm_lightning.config_check import validate_config
+from dbm_lightning.config_check import plain_config, validate_config
 from dbm_lightning.data import (
     SOURCES,
     DBMDataModule,
@@ -40,38 +40,31 @@ from dbm_lightning.runs import RunDir
 from dbm_lightning.schema import trainer_schema
 
 
-def plain_config(cfg: Any) -> Any:
-    """A plain ``dict``/``list`` copy of ``cfg`` (accepts OmegaConf containers too)."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
+def _checked(cfg: Any, *groups: str) -> dict[str, Any]:
+    """The top-level keys and ``groups`` of ``cfg``, checked and complete (a ``???`` left in
+    an OmegaConf config raises OmegaConf's ``MissingMandatoryValue``)."""
+    return validate_config(plain_config(cfg, throw_on_missing=True), groups=groups)
 
-        if isinstance(cfg, DictConfig | ListConfig):
-            return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if isinstance(cfg, Mapping):
-        return {k: plain_config(v) for k, v in cfg.items()}
-    if isinstance(cfg, list | tuple):
-        return [plain_config(v) for v in cfg]
-    return cfg
+
+def _source(data: Mapping[str, Any]) -> SyntheticSource | DLCFolderSource | DBMMatSource:
+    """The source of a checked, complete ``data`` group (its class's keys)."""
+    cls = SOURCES[data["source"]]
+    return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.init})
 
 
 def build_source(data_cfg: Mapping[str, Any]) -> SyntheticSource | DLCFolderSource | DBMMatSource:
     """The data source named by ``data_cfg["source"]`` (the ``data`` config group; the keys
     of the source's class are taken, the loader's left to :func:`build_datamodule`)."""
-    data = validate_config({"data": dict(data_cfg)}, groups=("data",))["data"]
-    cls = SOURCES[data["source"]]
-    return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.init})
+    return _source(_checked({"data": dict(data_cfg)}, "data")["data"])
 
 
 def build_datamodule(cfg: Mapping[str, Any]) -> DBMDataModule:
     """The LightningDataModule from the ``data``, ``labels``, ``preprocess``, ``features``,
     ``split`` and ``augment`` groups (checked, defaults filled in from the schema)."""
-    groups = ("data", "labels", "preprocess", "features", "split", "augment")
-    cfg = validate_config(plain_config(cfg), groups=groups)
+    cfg = _checked(cfg, "data", "labels", "preprocess", "features", "split", "augment")
     data = cfg["data"]
     return DBMDataModule(
-        source=build_source(data),
+        source=_source(data),
         labeler=build_labeler(cfg["labels"]),
         preprocess=PreprocessConfig(**cfg["preprocess"]),
         features=FeatureConfig(**cfg["features"]),
@@ -117,12 +110,10 @@ def build_classifier(cfg: Mapping[str, Any], dm: DBMDataModule) -> DBMClassifier
     """The LightningModule from the ``model``, ``optim`` and ``loss`` groups, sized by ``dm``;
     the whole run config is kept in its hyperparameters (``trainer`` reduced to the keys
     that differ from Lightning's defaults)."""
-    run_config = plain_config(cfg)
-    cfg = validate_config(run_config, groups=("model", "optim", "loss"))
+    run_config = recorded_config(cfg)
+    cfg = _checked(cfg, "model", "optim", "loss")
     net_kwargs = dict(cfg["model"])
     name = net_kwargs.pop("name")
-    if "trainer" in run_config:
-        run_config = {**run_config, "trainer": trainer_arguments(run_config)}
     return DBMClassifier(
         net_name=name,
         net_kwargs=net_kwargs,
@@ -142,9 +133,18 @@ def build_classifier(cfg: Mapping[str, Any], dm: DBMDataModule) -> DBMClassifier
 def trainer_arguments(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The ``trainer`` keys whose value differs from Lightning's default (what
     :func:`build_trainer` passes to ``pl.Trainer``)."""
-    trainer = validate_config(plain_config(cfg), groups=("trainer",))["trainer"]
+    trainer = _checked(cfg, "trainer")["trainer"]
     defaults = {f.name: f.default for f in dataclasses.fields(trainer_schema())}
     return {k: v for k, v in trainer.items() if v != defaults[k]}
+
+
+def recorded_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The run config kept with a trained model of either family (provenance, TensorBoard's
+    HPARAMS tab): ``trainer`` reduced to :func:`trainer_arguments`."""
+    run_config = dict(plain_config(cfg, throw_on_missing=True))
+    if "trainer" in run_config:
+        run_config["trainer"] = trainer_arguments(run_config)
+    return run_config
 
 
 def is_classic(cfg: Mapping[str, Any]) -> bool:
@@ -154,13 +154,13 @@ def is_classic(cfg: Mapping[str, Any]) -> bool:
 
 def build_classic_model(cfg: Mapping[str, Any]) -> ClassicModel:
     """The unfitted classic model of the ``model`` group (``name`` plus its arguments)."""
-    return build_classic(validate_config(plain_config(cfg), groups=("model",))["model"])
+    return build_classic(_checked(cfg, "model")["model"])
 
 
 def build_logger(cfg: Mapping[str, Any], output_dir: Path) -> TensorBoardLogger | bool:
     """A TensorBoard logger whose HPARAMS tab compares runs on ``hp/*`` metrics (``False``
     for ``logger=none``)."""
-    logger = validate_config(plain_config(cfg), groups=("logger",))["logger"]
+    logger = _checked(cfg, "logger")["logger"]
     if logger["kind"] == "none":
         return False
     return TensorBoardLogger(
@@ -201,7 +201,7 @@ def build_trainer(
 ) -> tuple[pl.Trainer, ModelCheckpoint]:
     """The Lightning Trainer with best/last checkpoints (written atomically), per-epoch
     seeding, optional early stopping and any extra ``callbacks``."""
-    cfg = validate_config(plain_config(cfg), groups=("callbacks", "trainer"))
+    cfg = _checked(cfg, "callbacks", "trainer")
     ck, es = cfg["callbacks"]["checkpoint"], cfg["callbacks"]["early_stopping"]
     run = RunDir(output_dir)
     checkpoint = ModelCheckpoint(

@@ -16,7 +16,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ValidationError
 
 from dbm_lightning.augment import AugmentConfig
@@ -35,7 +35,7 @@ from dbm_lightning.schema import (
     mirror,
 )
 
-__all__ = ["ConfigError", "to_plain", "validate_config"]
+__all__ = ["CheckedConfig", "ConfigError", "plain_config", "validate_config"]
 
 Problems = list[tuple[str, str]]
 
@@ -49,12 +49,27 @@ CONSTRUCTORS: dict[str, Any] = {
 """The library object each group becomes: built once here for the checks across its fields."""
 
 
-def to_plain(cfg: Any) -> Any:
-    """A plain dict of an OmegaConf container (mandatory ``???`` values kept as the string,
-    Hydra's own node left out); plain mappings are returned as they are."""
+class CheckedConfig(dict):
+    """A whole run config as :func:`validate_config` returned it: complete and checked, so it
+    is not checked again (the builders receive it from ``run_training``). Change a copy
+    (``dict(cfg)``), not it."""
+
+
+def plain_config(cfg: Any, throw_on_missing: bool = False) -> Any:
+    """A plain ``dict``/``list`` copy of ``cfg`` (OmegaConf containers resolved, Hydra's own
+    node left out). A mandatory ``???`` value stays the string, or raises OmegaConf's
+    ``MissingMandatoryValue`` with ``throw_on_missing``. A :class:`CheckedConfig` is returned
+    as it is."""
+    if isinstance(cfg, CheckedConfig):
+        return cfg
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    if isinstance(cfg, DictConfig | ListConfig):
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=throw_on_missing)
+    if isinstance(cfg, Mapping):
+        return {k: plain_config(v, throw_on_missing) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return [plain_config(v, throw_on_missing) for v in cfg]
     return cfg
 
 
@@ -192,10 +207,13 @@ def validate_config(cfg: Any, groups: Iterable[str] | None = None) -> dict[str, 
     filled in from the schema.
 
     ``groups``: check only these groups and the top-level keys (what a builder needs);
-    ``None`` checks the whole config, unknown top-level keys included. Raises
+    ``None`` checks the whole config, unknown top-level keys included, and returns a
+    :class:`CheckedConfig` (which any later call returns unchanged). Raises
     :class:`ConfigError` naming every mistake at once. Reads no file.
     """
-    cfg = to_plain(cfg)
+    if isinstance(cfg, CheckedConfig):
+        return cfg
+    cfg = plain_config(cfg)
     if not isinstance(cfg, Mapping):
         raise ConfigError("<config>", f"must be a mapping of config groups, got {_show(cfg)}")
     problems: Problems = []
@@ -211,4 +229,4 @@ def validate_config(cfg: Any, groups: Iterable[str] | None = None) -> dict[str, 
     if problems:
         (key, problem), *more = problems
         raise ConfigError(key, problem, more)
-    return out
+    return CheckedConfig(out) if groups is None else out

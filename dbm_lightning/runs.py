@@ -29,10 +29,7 @@ from typing import Any
 
 from dbm_lightning.atomic import write_json_atomic, write_text_atomic
 
-__all__ = ["LAST", "RunDir", "json_default", "load_model"]
-
-LAST = "last"
-"""``ckpt_path=last``: resume from the run folder's own ``checkpoints/last.ckpt``."""
+__all__ = ["RunDir", "json_default", "load_model"]
 
 
 def json_default(obj: Any) -> Any:
@@ -59,6 +56,7 @@ class RunDir:
     CHECKPOINTS = "checkpoints"
     BEST = "best"
     LAST = "last"
+    """The latest epoch's checkpoint stem, and ``ckpt_path=last`` (resume from it)."""
     MODEL = "model.joblib"
     MICROSTATES = "microstates"
     TENSORBOARD = "tensorboard"
@@ -69,17 +67,6 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-    @classmethod
-    def of_model_file(cls, path: str | Path) -> RunDir:
-        """The run folder holding a model file (``RUN/checkpoints/x.ckpt`` or
-        ``RUN/model.joblib``)."""
-        path = Path(path)
-        parent = path.parent
-        return cls(parent.parent if parent.name == cls.CHECKPOINTS else parent)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -209,7 +196,7 @@ class RunDir:
         ``checkpoints/last.ckpt``; a missing file raises ``FileNotFoundError`` naming it."""
         if ckpt_path in (None, ""):
             return None
-        if str(ckpt_path) == LAST:
+        if str(ckpt_path) == self.LAST:
             path = self.last_checkpoint
             hint = " (ckpt_path=last resumes the run in this output directory)"
         else:

@@ -252,8 +252,9 @@ def _models() -> dict[str, type]:
     }
 
 
-def _one(cls: Any, constructor: bool = False) -> Callable[[], dict[str, type]]:
-    return lambda: {"default": mirror(cls, constructor=constructor)}
+def _one(cls: Any) -> Callable[[], dict[str, type]]:
+    """The variants of a group with one schema: ``default``, ``cls`` mirrored."""
+    return lambda: {"default": mirror(cls)}
 
 
 def _accelerators() -> list[str]:

@@ -35,13 +35,11 @@ from dbm_lightning.build import (
     build_trainer,
     describe_data,
     is_classic,
-    plain_config,
-    trainer_arguments,
+    recorded_config,
 )
 from dbm_lightning.checkpoints import check_compatible, read_checkpoint
-from dbm_lightning.config_check import validate_config
+from dbm_lightning.config_check import plain_config, validate_config
 from dbm_lightning.data import DBMDataModule
-from dbm_lightning.errors import ConfigError
 from dbm_lightning.models import DBMClassifier
 from dbm_lightning.models.classic import ClassicModel, evaluate_sessions
 from dbm_lightning.models.metrics import HP_METRICS, flatten_hparams
@@ -91,7 +89,7 @@ def run_training(
     metrics as an uninterrupted run with the same seed (on the CPU).
     """
     # config mistakes stop here, before anything is written or read; defaults filled in
-    cfg = validate_config(plain_config(cfg))
+    cfg = validate_config(plain_config(cfg, throw_on_missing=True))
     run = RunDir(output_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     run.clear_outcome()
@@ -102,13 +100,7 @@ def run_training(
     started = time.perf_counter()
 
     run.write_config(cfg)
-    classic = is_classic(cfg)
-    if classic and cfg["ckpt_path"]:
-        raise ConfigError(
-            "ckpt_path",
-            f"model {cfg['model'].get('name')} is fitted in one go and cannot resume from a "
-            "checkpoint; remove ckpt_path",
-        )
+    classic = is_classic(cfg)  # validate_config refused a ckpt_path with a classic model
     ckpt_path = run.resolve_ckpt_path(cfg["ckpt_path"])
     dm = build_datamodule(cfg)
     dm.setup("fit")
@@ -224,7 +216,7 @@ def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[st
         seed=cfg["seed"],
     )
     model.pipeline_state = dm.pipeline_state()
-    model.run_config = {**cfg, "trainer": trainer_arguments(cfg)}
+    model.run_config = recorded_config(cfg)
 
     val, val_cm = evaluate_sessions(model, dm.predict_sessions(split="val"), "val")
     if "val/acc" in val:

@@ -6,6 +6,7 @@ in Hydra's ConfigStore, which the YAML files' defaults lists name."""
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,18 @@ def _override_problem(exc: Exception, override: Any, conf: Path, compose: Any) -
     return f"unknown key{where}" + did_you_mean(leaf, known, listing=bool(parent))
 
 
+def _compose_without_refused(compose: Any, config_name: str, rest: list[str]) -> Any:
+    """The config with the overrides not refused so far (or with fewer, if they do not
+    compose either), for the keys a "did you mean" offers; ``None`` if nothing composes."""
+    groups = [t for t in rest if "." not in t.split("=")[0]]
+    for tried in (rest, groups, []):
+        try:
+            return compose(config_name=config_name, overrides=tried)
+        except Exception:  # noqa: BLE001, S112 - try with fewer overrides
+            continue
+    return None
+
+
 def composition_problems(args: list[str], config_name: str = "train") -> list[tuple[str, str]]:
     """``(key, problem)`` for every command-line override of ``args`` that Hydra would refuse
     while composing ``config_name`` (unknown option, unknown key, wrong type), with a "did you
@@ -111,18 +124,7 @@ def composition_problems(args: list[str], config_name: str = "train") -> list[tu
                     return problems
                 todo.remove(culprit)
                 rest = [t for _, t in todo]
-
-                def again(rest: list[str] = rest) -> Any:
-                    """The config without the refused overrides (or with fewer, if the rest
-                    do not compose either), for the keys a "did you mean" offers."""
-                    groups = [t for t in rest if "." not in t.split("=")[0]]
-                    for tried in (rest, groups, []):
-                        try:
-                            return compose(config_name=config_name, overrides=tried)
-                        except Exception:  # noqa: BLE001, S112 - try with fewer overrides
-                            continue
-                    return None
-
+                composed = partial(_compose_without_refused, compose, config_name, rest)
                 key = culprit[0].key_or_group
-                problems.append((key, _override_problem(exc, culprit[0], conf, again)))
+                problems.append((key, _override_problem(exc, culprit[0], conf, composed)))
     return problems
