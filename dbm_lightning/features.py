@@ -27,8 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from dbm_lightning.kinematics import centre_axis, forward, per_window, unit_axis
 from dbm_lightning.preprocess import ArenaBounds
 from dbm_lightning.ranges import at_least, check_ranges
+from dbm_lightning.session import ANIMAL_SEPARATOR
+from dbm_lightning.social_features import social_block, social_feature_names
 
 __all__ = [
     "FeatureConfig",
@@ -72,6 +75,21 @@ class FeatureConfig:
         Body part used as the body centre (``None``: centroid of all parts).
     ego_front
         Body part the body axis points to (``None``: the first body part).
+    social
+        For sessions of two or more animals, the social block
+        (:mod:`~dbm_lightning.social_features`): distances between the animals' parts, facing
+        of each to the other, centre distance, approach rate, relative speed and speed
+        towards the other, in the egocentric blocks' units.
+    symmetric
+        Make the per-animal blocks (egocentric, heading, speed: each column sorted over the
+        animals) and the social block unchanged when the tracker swaps identities. The
+        distance and coordinate blocks list the parts of every animal in file order and are
+        not symmetric: turn them off for an identity-free model.
+
+    In a multi-animal session the egocentric, heading and speed blocks are computed for each
+    animal (its own body centre and axis, ``ego_centre``/``ego_front`` naming one animal's
+    parts), one animal after the other; the distance and coordinate blocks take every part of
+    every animal.
     """
 
     distances: bool = True
@@ -83,6 +101,8 @@ class FeatureConfig:
     speed: bool = False
     ego_centre: str | None = None
     ego_front: str | None = None
+    social: bool = False
+    symmetric: bool = False
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -103,6 +123,7 @@ class FeatureConfig:
             or self.egocentric
             or self.heading
             or self.speed
+            or self.social
         ):
             raise ValueError("FeatureConfig selects no features")
 
@@ -171,22 +192,6 @@ def check_windows(pose: torch.Tensor) -> None:
         raise ValueError(f"pose must be (windows, frames, bodyparts, 2), got {tuple(pose.shape)}")
 
 
-def _forward(values: torch.Tensor, n_frames: int) -> torch.Tensor:
-    """``(B, W-1, ...)`` per-step values -> ``(B, W, ...)``, the last frame repeating the one
-    before (zeros for one-frame windows)."""
-    if n_frames < 2:
-        shape = (values.shape[0], 1, *values.shape[2:])
-        return torch.zeros(shape, dtype=values.dtype, device=values.device)
-    return torch.cat([values, values[:, -1:]], dim=1)
-
-
-def _per_window(value: float | torch.Tensor, ref: torch.Tensor, ndim: int) -> float | torch.Tensor:
-    """A scalar, or a ``(B,)`` tensor shaped to broadcast against ``ndim``-D ``(B, ...)``."""
-    if isinstance(value, torch.Tensor) and value.ndim > 0:
-        return value.to(device=ref.device, dtype=ref.dtype).reshape(-1, *([1] * (ndim - 1)))
-    return float(value)
-
-
 def _distances(x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
     """The DBM distance blocks of ``x``, ``y`` ``(B, W, P)``: within-frame, then frame t+1 to
     frame t (the last frame repeating the previous one's; one frame: its own distances)."""
@@ -201,7 +206,7 @@ def _distances(x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
         dx = x[:, :, :, None] - x[:, :, None, :]
         dy = y[:, :, :, None] - y[:, :, None, :]
     step = torch.sqrt(dx * dx + dy * dy).reshape(b, -1, p * p)
-    return [within, _forward(step, w) if w >= 2 else step]
+    return [within, forward(step, w) if w >= 2 else step]
 
 
 def _encoding(scaled: torch.Tensor, L: int) -> torch.Tensor:
@@ -209,12 +214,6 @@ def _encoding(scaled: torch.Tensor, L: int) -> torch.Tensor:
     freqs = math.pi * 2.0 ** torch.arange(L, dtype=scaled.dtype, device=scaled.device)
     angles = scaled[..., None] * freqs
     return torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(-2)
-
-
-def _centre_axis(pose_px: torch.Tensor, centre: int | None, front: int) -> tuple[torch.Tensor, ...]:
-    """Body centre and body-axis vector (centre -> front), ``(B, W, 2)`` each."""
-    c = pose_px.mean(dim=2) if centre is None else pose_px[:, :, centre]
-    return c, pose_px[:, :, front] - c
 
 
 def _ego_blocks(
@@ -231,17 +230,10 @@ def _ego_blocks(
         raise ValueError(f"body part index out of range for a pose of {p} parts")
     if (config.egocentric or config.speed) and arena is None:
         raise ValueError("egocentric and speed features need the arena bounds (pass arena=...)")
-    c, axis = _centre_axis(pose_px, centre, front)
-    length = torch.hypot(axis[..., 0], axis[..., 1])
-    # unit axis (cos, sin); a zero-length axis (centre on the front part) means no rotation
-    positive = length > 0
-    cos = torch.where(positive, axis[..., 0] / length, torch.ones_like(length))
-    sin = torch.where(positive, axis[..., 1] / length, torch.zeros_like(length))
-    finite = torch.isfinite(length)
-    nan = torch.full_like(length, math.nan)
-    cos, sin = torch.where(finite, cos, nan), torch.where(finite, sin, nan)
+    c, axis = centre_axis(pose_px, centre, front)
+    cos, sin = unit_axis(axis)  # a zero-length axis (centre on the front part): no rotation
     scale = ego_scale(arena) if arena is not None else 1.0
-    rate = _per_window(fps, pose_px, 2)
+    rate = per_window(fps, pose_px, 2)
     blocks = []
     if config.egocentric:
         d = pose_px - c[:, :, None, :]
@@ -252,11 +244,11 @@ def _ego_blocks(
         # signed angle from the axis at t to the axis at t+1 (wrapped to (-pi, pi])
         cross = cos[:, :-1] * sin[:, 1:] - sin[:, :-1] * cos[:, 1:]
         dot = cos[:, :-1] * cos[:, 1:] + sin[:, :-1] * sin[:, 1:]
-        turn = _forward(torch.atan2(cross, dot) * rate, w)
+        turn = forward(torch.atan2(cross, dot) * rate, w)
         blocks.append(torch.stack([sin, cos, turn], dim=-1))
     if config.speed:
         step = c[:, 1:] - c[:, :-1]
-        speed = _forward(torch.hypot(step[..., 0], step[..., 1]) * (scale * rate), w)
+        speed = forward(torch.hypot(step[..., 0], step[..., 1]) * (scale * rate), w)
         blocks.append(speed[..., None])
     return blocks
 
@@ -268,6 +260,7 @@ def window_features(
     fps: float | torch.Tensor,
     bodyparts: Sequence[str] | None = None,
     pose_scaled: torch.Tensor | None = None,
+    animals: int = 1,
 ) -> torch.Tensor:
     """The features of every window of a batch: the one implementation, in torch, that the
     data pipeline (through :func:`compute_features`, a session being one window) and
@@ -288,6 +281,9 @@ def window_features(
         tensor with one per window.
     pose_scaled
         The pose already scaled to the arena's [-1, 1] (``None``: computed here).
+    animals
+        Animals in the pose (``P`` parts are ``animals`` x the parts of one, individual-major;
+        ``bodyparts`` then names one animal's parts, or all ``P``).
 
     Returns
     -------
@@ -298,8 +294,9 @@ def window_features(
     """
     check_windows(pose_px)
     b, w, p, _ = pose_px.shape
-    if bodyparts is not None and len(bodyparts) != p:
-        raise ValueError(f"{len(bodyparts)} body part names for a pose of {p} parts")
+    if animals < 1 or p % animals:
+        raise ValueError(f"{p} body parts cannot be split into {animals} animals")
+    parts = _one_animal_parts(bodyparts, p, animals)
     blocks: list[torch.Tensor] = []
     if config.distances:
         blocks += _distances(pose_px[..., 0], pose_px[..., 1])
@@ -322,13 +319,48 @@ def window_features(
         if config.coordinates:
             blocks.append(scaled.reshape(b, w, 2 * p))
         if config.velocity:
-            v = (scaled[:, 1:] - scaled[:, :-1]) * _per_window(fps, pose_px, 4)
-            blocks.append(_forward(v, w).reshape(b, w, 2 * p))
+            v = (scaled[:, 1:] - scaled[:, :-1]) * per_window(fps, pose_px, 4)
+            blocks.append(forward(v, w).reshape(b, w, 2 * p))
         if config.pe_L > 0:
             blocks.append(_encoding(scaled, config.pe_L).reshape(b, w, -1))
+    per_animal = pose_px.reshape(b, w, animals, p // animals, 2)
     if config.uses_body_axis:
-        blocks += _ego_blocks(pose_px, config, arena, fps, bodyparts)
+        flat = per_animal.permute(0, 2, 1, 3, 4).reshape(b * animals, w, p // animals, 2)
+        rate = fps.repeat_interleave(animals) if _is_per_window(fps) else fps
+        ego = torch.cat(_ego_blocks(flat, config, arena, rate, parts), dim=-1)
+        ego = ego.reshape(b, animals, w, -1)
+        if config.symmetric:
+            ego = ego.sort(dim=1).values
+        blocks.append(ego.permute(0, 2, 1, 3).reshape(b, w, -1))
+    if config.social:
+        if animals < 2:
+            raise ValueError(
+                "features.social needs sessions of two or more animals (a multi-animal pose "
+                "file); this data has one animal per session"
+            )
+        centre, front = ego_part_indices(parts, config)
+        scale = ego_scale(arena) if arena is not None else 1.0
+        blocks.append(social_block(per_animal, centre, front, scale, fps, config.symmetric))
     return torch.cat(blocks, dim=-1)
+
+
+def _is_per_window(value: float | torch.Tensor) -> bool:
+    return isinstance(value, torch.Tensor) and value.ndim > 0
+
+
+def _one_animal_parts(bodyparts: Sequence[str] | None, p: int, animals: int) -> list[str] | None:
+    """One animal's part names from ``bodyparts`` (one animal's, or every animal's)."""
+    if bodyparts is None:
+        return None
+    names = [str(n) for n in bodyparts]
+    if len(names) == p // animals:
+        return names
+    if len(names) != p:
+        raise ValueError(f"{len(names)} body part names for a pose of {p} parts")
+    if animals == 1:
+        return names
+    first = names[0].split(ANIMAL_SEPARATOR, 1)[0] + ANIMAL_SEPARATOR
+    return [n.removeprefix(first) for n in names[: p // animals]]
 
 
 def compute_features(
@@ -338,6 +370,7 @@ def compute_features(
     fps: float,
     bodyparts: Sequence[str] | None = None,
     arena: ArenaBounds | None = None,
+    animals: int = 1,
 ) -> np.ndarray:
     """The ``(T, F)`` float32 feature matrix of one session (:func:`window_features` of the
     session as one window, in float64).
@@ -357,11 +390,15 @@ def compute_features(
     arena
         The bounds ``pose_scaled`` was scaled with (needed by the egocentric and speed
         blocks, for :func:`ego_scale`).
+    animals
+        Animals of a multi-animal session (its parts individual-major).
     """
     px, scaled = _as_windows(pose_px), _as_windows(pose_scaled)
     if px.shape != scaled.shape:
         raise ValueError(f"pose shapes differ: {px.shape[1:]} vs {scaled.shape[1:]}")
-    out = window_features(px, config, arena, float(fps), bodyparts, pose_scaled=scaled)
+    out = window_features(
+        px, config, arena, float(fps), bodyparts, pose_scaled=scaled, animals=animals
+    )
     return out[0].numpy().astype(np.float32)
 
 
@@ -388,14 +425,19 @@ def positional_encoding(p: np.ndarray, L: int) -> np.ndarray:
 def body_axis(pose_px: np.ndarray, centre: int | None, front: int) -> tuple[np.ndarray, np.ndarray]:
     """Body centre ``(T, 2)`` and body-axis vector ``(T, 2)`` (centre -> front) in pixels;
     ``centre=None`` takes the centroid of all parts (NaN when any part is NaN)."""
-    c, axis = _centre_axis(_as_windows(pose_px), centre, front)
+    c, axis = centre_axis(_as_windows(pose_px), centre, front)
     return c[0].numpy(), axis[0].numpy()
 
 
-def feature_names(bodyparts: Sequence[str], config: FeatureConfig) -> list[str]:
-    """Column names of :func:`compute_features` for these body parts, in column order."""
+def feature_names(
+    bodyparts: Sequence[str], config: FeatureConfig, individuals: Sequence[str] = ()
+) -> list[str]:
+    """Column names of :func:`compute_features` for these body parts (every animal's, as the
+    session lists them) and individuals, in column order."""
     parts = list(bodyparts)
     p = len(parts)
+    animals = max(1, len(individuals))
+    one = _one_animal_parts(parts, p, animals) or parts
     names: list[str] = []
     if config.distances:
         i, j = np.triu_indices(p, k=1)
@@ -412,14 +454,27 @@ def feature_names(bodyparts: Sequence[str], config: FeatureConfig) -> list[str]:
         for k in range(config.pe_L)
         for fn in ("sin", "cos")
     ]
-    if config.uses_body_axis:
-        ego_part_indices(parts, config)  # unknown part names fail here, before any data
+    if config.uses_body_axis or config.social:
+        ego_part_indices(one, config)  # unknown part names fail here, before any data
+    ego: list[str] = []
     if config.egocentric:
-        names += [f"ego_{part}_{c}" for part in parts for c in "xy"]
+        ego += [f"ego_{part}_{c}" for part in one for c in "xy"]
     if config.heading:
-        names += ["heading_sin", "heading_cos", "turn_rate"]
+        ego += ["heading_sin", "heading_cos", "turn_rate"]
     if config.speed:
-        names += ["speed"]
+        ego += ["speed"]
+    if animals == 1:
+        names += ego
+    else:
+        who = [f"rank{k + 1}" for k in range(animals)] if config.symmetric else list(individuals)
+        names += [f"{a}/{n}" for a in who for n in ego]
+    if config.social:
+        if animals < 2:
+            raise ValueError(
+                "features.social needs sessions of two or more animals (a multi-animal pose "
+                "file); this data has one animal per session"
+            )
+        names += social_feature_names(list(individuals), one, config.symmetric)
     return names
 
 

@@ -281,36 +281,76 @@ def _dlc_base(stem: str) -> str:
 class FileLabeler:
     """Labels read from a file beside each session's source file.
 
-    ``pattern`` is relative to the source's folder and may use ``{stem}`` (source file stem),
-    ``{base}`` (stem without a DeepLabCut ``DLC...`` scorer suffix), ``{name}`` (session
-    name), ``{mouse}``, ``{day}``, ``{condition}``. Files are read with
-    :func:`dbm_lightning.io.load_labels`; ``label_names`` fixes the class order (else the
-    file's order).
+    ``pattern`` is relative to the source's folder and may use ``{stem}`` (source file name
+    without its suffix: ``X`` for ``X.csv``, ``X.csv.xz``, ``X.h5`` or ``X.slp``), ``{base}``
+    (stem without a DeepLabCut ``DLC...`` scorer suffix), ``{name}`` (session name),
+    ``{mouse}``, ``{day}``, ``{condition}``; it may end in a wildcard (the default
+    ``{stem}.labels.*`` finds ``X.labels.csv``, ``X.labels.txt`` ...; exactly one file must
+    match), and may climb folders (``../annotations/{base}_annot.txt``).
+
+    Files are read by :func:`dbm_lightning.io.label_formats.read_label_file`: ``format``
+    (``auto``: detected from the content; or ``csv``, ``caltech``, ``boris``, ``simba``,
+    ``deepethogram``), ``stream`` (Caltech ``S1``, ``S2`` ...), ``subject`` (BORIS),
+    ``rename`` (a file's label name -> the name used), ``ignore`` (names that mean
+    unlabelled, e.g. Caltech's ``base``), ``background`` (the class of frames in no BORIS
+    event; ``None``: unlabelled). Names are compared without case or surrounding spaces.
+    ``label_names`` fixes the class order (else the file's order).
     """
 
-    pattern: str = "{stem}.labels.csv"
+    pattern: str = "{stem}.labels.*"
     label_names: tuple[str, ...] | None = None
+    format: str = "auto"
+    stream: str | None = None
+    subject: str | None = None
+    rename: dict[str, str] = field(default_factory=dict)
+    ignore: tuple[str, ...] = ()
+    background: str | None = "other"
 
     def __post_init__(self) -> None:
         if self.label_names is not None:
             self.label_names = tuple(self.label_names)
+        self.rename = {str(k): str(v) for k, v in dict(self.rename or {}).items()}
+        self.ignore = tuple(str(i) for i in (self.ignore or ()))
+        from dbm_lightning.io.label_formats import LABEL_FORMATS
+
+        if self.format != "auto" and self.format not in LABEL_FORMATS:
+            raise ValueError(
+                f"labels.format must be auto or one of {list(LABEL_FORMATS)}, got {self.format!r}"
+            )
 
     def path_for(self, session: Session) -> Path:
-        """The label file expected for ``session``."""
+        """The label file expected for ``session`` (the one match of a wildcard pattern, or
+        the pattern itself when nothing matches, for the error)."""
         if session.source is None:
             raise DataFormatError(
                 None,
                 f"session {session.name!r} has no source file, so its label file "
                 f"({self.pattern!r}) cannot be located",
             )
-        src = Path(session.source)
+        return self.path_for_source(
+            session.source, session.name, session.mouse, session.day, session.condition
+        )
+
+    def path_for_source(
+        self,
+        source: str | Path,
+        name: str,
+        mouse: str | None = None,
+        day: int | None = None,
+        condition: str | None = None,
+    ) -> Path:
+        """The label file of the pose file ``source`` (see :meth:`path_for`)."""
+        from dbm_lightning.io.compressed import file_stem
+
+        src = Path(source)
+        stem = file_stem(src)
         fields = {
-            "stem": src.stem,
-            "base": _dlc_base(src.stem),
-            "name": session.name,
-            "mouse": session.mouse,
-            "day": session.day,
-            "condition": session.condition,
+            "stem": stem,
+            "base": _dlc_base(stem),
+            "name": name,
+            "mouse": mouse,
+            "day": day,
+            "condition": condition,
         }
         try:
             rel = self.pattern.format(**fields)
@@ -319,7 +359,34 @@ class FileLabeler:
                 f"label file pattern {self.pattern!r}: unknown placeholder {exc}; "
                 f"use {list(_PLACEHOLDERS)}"
             ) from None
-        return src.parent / rel
+        target = src.parent / rel
+        if not any(ch in rel for ch in "*?["):
+            return target
+        matches = sorted(p for p in target.parent.glob(target.name) if p.resolve() != src.resolve())
+        if len(matches) > 1:
+            raise DataFormatError(
+                target,
+                f"label pattern {self.pattern!r} matches {len(matches)} files for session "
+                f"{name!r} ({', '.join(p.name for p in matches[:4])}); name one",
+            )
+        return matches[0] if matches else target
+
+    def read(self, path: Path, n_frames: int, fps: float | None) -> tuple[np.ndarray, tuple]:
+        """Labels ``(n_frames,)`` and their names from the label file ``path``."""
+        from dbm_lightning.io.label_formats import read_label_file
+
+        return read_label_file(
+            path,
+            n_frames,
+            format=self.format,
+            label_names=self.label_names,
+            stream=self.stream,
+            subject=self.subject,
+            rename=self.rename,
+            ignore=self.ignore,
+            background=self.background,
+            fps=fps,
+        )
 
     def label(self, session: Session) -> Session:
         """A copy of ``session`` with labels from its label file."""
@@ -330,9 +397,7 @@ class FileLabeler:
                 f"label file for session {session.name!r} not found (pattern {self.pattern!r} "
                 f"relative to {Path(session.source).parent})",
             )
-        from dbm_lightning.io import load_labels
-
-        labels, names = load_labels(path, session.n_frames, self.label_names)
+        labels, names = self.read(path, session.n_frames, session.fps)
         return session.with_labels(labels, names)
 
 

@@ -61,6 +61,7 @@ class RunDir:
     MICROSTATES = "microstates"
     TENSORBOARD = "tensorboard"
     FIGURES = "figures"
+    HELDOUT = "heldout"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -113,6 +114,12 @@ class RunDir:
     @property
     def figures_dir(self) -> Path:
         return self.path / self.FIGURES
+
+    @property
+    def heldout_dir(self) -> Path:
+        """The held-out evaluation: ``evaluation/`` (the dbm-evaluate tables and figure) and
+        ``predictions/`` (the test sessions as dbm-predict writes them)."""
+        return self.path / self.HELDOUT
 
     @property
     def tensorboard_dir(self) -> Path:

@@ -33,6 +33,7 @@ from dbm_lightning.data import (
     LoaderConfig,
     SplitConfig,
 )
+from dbm_lightning.evaluation.heldout import PostprocessConfig
 from dbm_lightning.features import FeatureConfig
 from dbm_lightning.labeling import EmbeddedLabeler, FileLabeler, RuleLabeler
 from dbm_lightning.models.classic import CLASSIC_MODELS
@@ -325,8 +326,12 @@ GROUPS: dict[str, Group] = {
     "callbacks": Group(_one(CallbacksConfig)),
     "augment": Group(_one(AugmentConfig)),
     "microstates": Group(_one(MicrostatesConfig)),
+    "postprocess": Group(_one(PostprocessConfig)),
 }
 """Every config group in the order of ``conf/train.yaml``."""
+
+INLINE_GROUPS = ("microstates", "loss", "postprocess")
+"""Groups set inline in ``conf/train.yaml`` (no YAML option files)."""
 
 
 @cache
@@ -338,7 +343,7 @@ def train_schema() -> type:
         (n, _omegaconf_type(t), _field(d, m)) for n, t, d, m in _fields_of(RunConfig, False)
     ]
     for name, group in GROUPS.items():
-        if name in ("microstates", "loss"):
+        if name in INLINE_GROUPS:
             specs.append((name, group.schema(), field(default_factory=group.schema())))
         else:
             specs.append((name, Any, field(default=OMEGACONF_MISSING)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -13,10 +14,48 @@ UNLABELLED = -1
 DEFAULT_FPS = 30.0
 """Frame rate used when neither a session, its reader nor the config gives one."""
 
+ANIMAL_SEPARATOR = "/"
+"""Separates the individual from the part in a multi-animal session's body-part names."""
+
+
+def animal_parts(bodyparts: Sequence[str], individuals: Sequence[str]) -> tuple[str, ...]:
+    """The per-animal part names of a multi-animal session's body parts.
+
+    A multi-animal session names its parts ``"<individual>/<part>"``, individual-major (every
+    part of the first animal, then of the second, ...), every individual with the same parts
+    in the same order. Without individuals the body parts are the parts.
+
+    Raises
+    ------
+    ValueError
+        When the names do not follow that layout.
+    """
+    names = tuple(str(b) for b in bodyparts)
+    if not individuals:
+        return names
+    n = len(individuals)
+    prefix = f"{individuals[0]}{ANIMAL_SEPARATOR}"
+    parts = tuple(b[len(prefix) :] for b in names[: len(names) // n])
+    expected = tuple(f"{i}{ANIMAL_SEPARATOR}{p}" for i in individuals for p in parts)
+    if len(set(individuals)) != n or len(names) % n or names != expected:
+        raise ValueError(
+            f"a session of individuals {list(individuals)} needs body parts named "
+            "'<individual>/<part>', individual-major, the same parts for every individual; "
+            f"got {list(names)[:8]}"
+        )
+    return parts
+
 
 @dataclass(eq=False)
 class Session:
-    """One recording of one animal.
+    """One recording of one animal, or of several animals seen together.
+
+    A multi-animal session (a pair of rats, resident and intruder) keeps every animal in one
+    ``pose`` array: ``individuals`` names the animals and the body parts are named
+    ``"<individual>/<part>"``, individual-major (see :func:`animal_parts`); :attr:`parts` and
+    :meth:`animal_pose` give the ``(frames, individuals, parts, 2)`` view. Labels of a
+    multi-animal session describe the group (e.g. ``social`` / ``aggression`` of a pair) or
+    one animal's behaviour in it.
 
     Attributes
     ----------
@@ -35,9 +74,11 @@ class Session:
     label_names
         Names of the label indices, required when ``labels`` is given.
     mouse, day, condition, fps, source
-        Metadata; ``None`` when unknown.
+        Metadata; ``None`` when unknown (``mouse`` names the animal, or the group).
     extra
         Free-form metadata from a manifest or reader (e.g. ``{"trial": 7}``).
+    individuals
+        The animals of a multi-animal session, in pose order; ``()`` for one animal.
     """
 
     pose: np.ndarray
@@ -52,6 +93,7 @@ class Session:
     fps: float | None = None
     source: Path | None = None
     extra: dict = field(default_factory=dict)
+    individuals: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.pose = np.asarray(self.pose, dtype=np.float32)
@@ -70,6 +112,8 @@ class Session:
             raise ValueError(
                 f"{self.name}: {len(self.bodyparts)} body-part names for {self.pose.shape[1]} parts"
             )
+        self.individuals = tuple(str(i) for i in self.individuals)
+        animal_parts(self.bodyparts, self.individuals)  # a malformed naming fails here
         if self.labels is not None:
             self.labels = np.asarray(self.labels, dtype=np.int64)
             if self.labels.shape != (self.n_frames,):
@@ -89,6 +133,21 @@ class Session:
     def n_bodyparts(self) -> int:
         """Number of tracked body parts."""
         return int(self.pose.shape[1])
+
+    @property
+    def n_animals(self) -> int:
+        """Number of animals in the session (1 for a single-animal session)."""
+        return max(1, len(self.individuals))
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The body-part names of one animal (all of :attr:`bodyparts` for one animal)."""
+        return animal_parts(self.bodyparts, self.individuals)
+
+    def animal_pose(self) -> np.ndarray:
+        """``(frames, individuals, parts, 2)`` view of ``pose`` (one individual when the
+        session is single-animal)."""
+        return self.pose.reshape(self.n_frames, self.n_animals, -1, 2)
 
     def bodypart_index(self, name: str) -> int:
         """Index of body part ``name``; a clear error lists the known parts when it is absent."""

@@ -40,8 +40,17 @@ from dbm_lightning.build import (
 from dbm_lightning.checkpoints import check_compatible, read_checkpoint
 from dbm_lightning.config_check import plain_config, validate_config
 from dbm_lightning.data import DBMDataModule
+from dbm_lightning.evaluation.files import write_evaluation
+from dbm_lightning.evaluation.heldout import (
+    PostprocessConfig,
+    choose_postprocess,
+    evaluate_split,
+    flat_metrics,
+    store_postprocess,
+    write_heldout_predictions,
+)
 from dbm_lightning.models import DBMClassifier
-from dbm_lightning.models.classic import ClassicModel, evaluate_sessions
+from dbm_lightning.models.classic import ClassicModel, ClassicPredictor, evaluate_sessions
 from dbm_lightning.models.metrics import HP_METRICS, flatten_hparams
 from dbm_lightning.runs import RunDir
 
@@ -109,10 +118,14 @@ def run_training(
     log.info("%s", describe_data(data_summary))
 
     fit = _fit_classic(cfg, run, dm) if classic else _fit_deep(cfg, run, dm, ckpt_path, callbacks)
+    heldout = heldout_evaluation(cfg, run, dm, fit)
+    if classic:
+        fit["model_file"] = str(fit.pop("model").save(run.model_file))
     metrics = {
         "val": fit["val"],
         "val_best": fit["val_best"],
         "test": fit["test"],
+        "heldout": heldout,
         "best_checkpoint": fit.get("best_checkpoint"),
         "last_checkpoint": fit.get("last_checkpoint"),
         **({"model_file": fit["model_file"]} if "model_file" in fit else {}),
@@ -225,7 +238,6 @@ def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[st
     test_cm = None
     if cfg["test_after_fit"] and dm.has_test:
         test, test_cm = evaluate_sessions(model, dm.predict_sessions(split="test"), "test")
-    model_path = model.save(run.model_file)
 
     n_features = len(model.feature_names_)
     logger = build_logger(cfg, run.path)
@@ -242,7 +254,7 @@ def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[st
         "val": val,
         "val_best": {"acc": val.get("val/acc", float("nan")), "monitor": "val/acc"},
         "test": test,
-        "model_file": str(model_path),
+        "model": model,
         "n_features": n_features,
         "epochs": None,
         "fit_time_s": model.fit_time_s_,
@@ -284,6 +296,50 @@ def _log_classic_tensorboard(
         )
         logger.experiment.add_figure(f"{stage}/confusion_matrix", fig, global_step=0, close=True)
     logger.finalize("success")
+
+
+def heldout_evaluation(
+    cfg: Mapping[str, Any], run: RunDir, dm: DBMDataModule, fit: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The trained model (best checkpoint, or the classic model) on the held-out sessions:
+    post-processing chosen on the validation sessions and stored with the model, then the
+    test sessions scored once with it (and without it), the tables in ``heldout/evaluation``
+    and the test predictions in ``heldout/predictions`` (what ``dbm-evaluate`` reads)."""
+    pp = PostprocessConfig(**cfg["postprocess"])
+    if not pp.enabled or not cfg["test_after_fit"] or cfg["trainer"].get("fast_dev_run"):
+        return None
+    if "model" in fit:
+        model: Any = ClassicPredictor(fit["model"])
+    elif fit.get("best_checkpoint"):
+        model = DBMClassifier.from_checkpoint_file(fit["best_checkpoint"])
+    else:
+        return None
+    names = list(dm.class_names)
+    choice = choose_postprocess(model, dm.predict_sessions(split="val"), names, pp)
+    chosen = {"smoothing": choice["smoothing"], "min_bout": choice["min_bout"]}
+    if "model" in fit:
+        fit["model"].postprocess = chosen
+    else:
+        store_postprocess(fit["best_checkpoint"], chosen)
+    out: dict[str, Any] = {"postprocess": choice}
+    if dm.has_test:
+        test = dm.predict_sessions(split="test")
+        evaluation, decisions = evaluate_split(model, test, names, **chosen, iou=pp.iou)
+        raw, _ = evaluate_split(model, test, names, iou=pp.iou)
+        out.update(flat_metrics(evaluation, "heldout"))
+        out.update(flat_metrics(raw, "heldout_raw"))
+        write_evaluation(evaluation, run.heldout_dir / "evaluation")
+        write_heldout_predictions(run.heldout_dir / "predictions", test, decisions, names, chosen)
+        log.info(
+            "held-out test sessions: macro F1 %.3f (post-processed: smoothing %d, min bout %d; "
+            "%.3f without), bout macro F1 %.3f",
+            out["heldout/macro_f1"],
+            chosen["smoothing"],
+            chosen["min_bout"],
+            out["heldout_raw/macro_f1"],
+            out["heldout/bout_macro_f1"],
+        )
+    return out
 
 
 def fit_run_microstates(

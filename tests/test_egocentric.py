@@ -183,6 +183,8 @@ def test_defaults_unchanged_bit_for_bit() -> None:
         "speed": False,
         "ego_centre": None,
         "ego_front": None,
+        "social": False,
+        "symmetric": False,
     }
 
 

@@ -167,7 +167,7 @@ def test_cache_hit_skips_parsing(folder: Path, tmp_path: Path, monkeypatch) -> N
     def fail(*args, **kwargs):
         raise AssertionError("parsed again despite the cache")
 
-    monkeypatch.setattr(catalogue, "load_dlc", fail)
+    monkeypatch.setattr(catalogue, "load_pose", fail)
     second = load_sessions(entries, cache_dir=cache, progress=False)
     for a, b in zip(first.sessions, second.sessions, strict=True):
         assert a.name == b.name and a.bodyparts == b.bodyparts and a.source == b.source

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ from helpers import SCORER, dlc_frame, random_pose, write_dlc_csv, write_dlc_h5
 
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io import load_dlc
+from dbm_lightning.io.compressed import COMPRESSIONS, file_stem
 
 CLIPS = ("raw_clip1", "raw_clip2")
 REAL_SCORER = "DLC_resnet50_OpenFieldHighResApr8shuffle1_1030000"
@@ -136,18 +140,39 @@ coords,x,y,likelihood,x,y,likelihood,x,y,likelihood,x,y,likelihood
 def test_multi_animal_csv(tmp_path: Path) -> None:
     path = tmp_path / "pair.csv"
     path.write_text(MULTI_CSV)
-    first = load_dlc(path)
-    assert first.extra["individual"] == "mouse1"
-    assert first.extra["individuals"] == ["mouse1", "mouse2"]
-    assert first.bodyparts == ("nose", "tail")
-    np.testing.assert_allclose(first.pose[:, 0, 0], [1.0, 1.5, np.nan])
-    assert first.likelihood[2, 0] == 0.0
-    second = load_dlc(path, individual="mouse2")
-    assert second.n_frames == 3
+    both = load_dlc(path)
+    assert both.extra["individuals"] == ["mouse1", "mouse2"]
+    assert both.individuals == ("mouse1", "mouse2") and both.parts == ("nose", "tail")
+    assert both.bodyparts == ("mouse1/nose", "mouse1/tail", "mouse2/nose", "mouse2/tail")
+    animals = both.animal_pose()
+    assert animals.shape == (3, 2, 2, 2)
+    np.testing.assert_allclose(animals[:, 0, 0, 0], [1.0, 1.5, np.nan])
+    np.testing.assert_allclose(animals[:, 1, 0, 1], [102.0, 102.5, 102.7])
+    assert both.likelihood[2, 0] == 0.0 and both.likelihood[0, 3] == 0.0
+    second = load_dlc(path, individuals=["mouse2"])
+    assert second.bodyparts == ("nose", "tail") and second.individuals == ()
     np.testing.assert_allclose(second.pose[:, 0, 1], [102.0, 102.5, 102.7])
     assert np.isnan(second.pose[0, 1]).all()
-    err = _raises(path, "unknown individual 'mouse3'", "mouse1", "mouse2", individual="mouse3")
+    swapped = load_dlc(path, individuals=["mouse2", "mouse1"])
+    np.testing.assert_array_equal(swapped.animal_pose()[:, ::-1], animals)
+    err = _raises(path, "unknown individual(s) ['mouse3']", "mouse1", individuals=["mouse3"])
     assert err.path == path
+
+
+def test_multi_animal_unique_bodyparts_left_out_with_warning(tmp_path: Path) -> None:
+    text = MULTI_CSV.splitlines()
+    rows = [r.split(",") for r in text]
+    extra = [["scorer", SCORER][1:] * 3, ["single"] * 3, ["led"] * 3, ["x", "y", "likelihood"]]
+    rows = [r + extra[i] if i < 4 else r + ["5", "6", "0.9"] for i, r in enumerate(rows)]
+    path = tmp_path / "unique.csv"
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    with pytest.warns(UserWarning, match=r"\['single'\] left out"):
+        s = load_dlc(path)
+    assert s.individuals == ("mouse1", "mouse2")
+    assert s.extra["file_individuals"] == ["mouse1", "mouse2", "single"]
+    _raises(path, "have different body parts", individuals=["mouse1", "single"])
+    alone = load_dlc(path, individuals=["single"])
+    assert alone.bodyparts == ("led",)
 
 
 def test_multi_animal_h5_matches_csv(tmp_path: Path) -> None:
@@ -156,13 +181,30 @@ def test_multi_animal_h5_matches_csv(tmp_path: Path) -> None:
     csv = write_dlc_csv(tmp_path / "m.csv", df)
     h5 = write_dlc_h5(tmp_path / "m.h5", df)
     for path in (csv, h5):
-        s = load_dlc(path, individual="b")
+        s = load_dlc(path, individuals=["b"])
         np.testing.assert_allclose(s.pose, pose[:, 1], rtol=1e-6)
-        np.testing.assert_allclose(s.likelihood, lik[:, 1], rtol=1e-6)
+        both = load_dlc(path)
+        np.testing.assert_allclose(both.animal_pose(), pose, rtol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz"])
+def test_compressed_csv_reads_like_plain(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / "pair.csv"
+    path.write_text(MULTI_CSV)
+    packed = tmp_path / f"pairDLC_x{suffix}"
+    packer = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
+    assert set(packer) == set(COMPRESSIONS)
+    packed.write_bytes(packer["." + suffix.rsplit(".", 1)[1]](path.read_bytes()))
+    s = load_dlc(packed)
+    np.testing.assert_array_equal(s.pose, load_dlc(path).pose, strict=True)
+    assert file_stem(packed) == "pairDLC_x" == s.name
+    broken = tmp_path / f"broken{suffix}"
+    broken.write_bytes(packed.read_bytes()[: len(packed.read_bytes()) // 2])
+    _raises(broken, "corrupted or truncated")
 
 
 def test_individual_on_single_animal_file(csv_file) -> None:
-    _raises(csv_file[0], "single-animal", individual="mouse1")
+    _raises(csv_file[0], "single-animal", individuals=["mouse1"])
 
 
 # ------------------------------------------------------------------------------ errors

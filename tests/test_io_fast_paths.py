@@ -125,10 +125,10 @@ def test_fast_path_equals_checked_path(tmp_path: Path) -> None:
 def test_fast_path_reads_multi_animal_files(tmp_path: Path) -> None:
     pose, lik = random_pose(t=40, parts=3, individuals=2, seed=4)
     path = write_dlc_csv(tmp_path / "ma.csv", dlc_frame(pose, lik, PARTS, individuals=["a", "b"]))
-    for individual in ("a", "b"):
+    for individuals in (["a"], ["b"], None, ["b", "a"]):
         _same(
-            _outcome(lambda p, i=individual: load_dlc(p, individual=i), path),
-            _outcome(lambda p, i=individual: _checked(p, individual=i), path),
+            _outcome(lambda p, i=individuals: load_dlc(p, individuals=i), path),
+            _outcome(lambda p, i=individuals: _checked(p, individuals=i), path),
         )
 
 

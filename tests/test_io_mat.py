@@ -1,4 +1,5 @@
-"""DBM MATLAB v7.3 reader: the real sample file, a hand-built v7.3 file and error cases."""
+"""DBM MATLAB reader: the real sample file (v7.3, and re-saved as v5), hand-built files and
+error cases."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import scipy.io
 
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io import load_dbm_mat
@@ -131,10 +133,92 @@ def test_v73_without_labels(tmp_path: Path) -> None:
     assert s.labels is None and s.pose.shape == (4, 2, 2)
 
 
-def test_not_hdf5(tmp_path: Path) -> None:
+def test_not_a_mat_file(tmp_path: Path) -> None:
     path = tmp_path / "old.mat"
     path.write_bytes(b"MATLAB 5.0 MAT-file, Platform: GLNXA64" + bytes(200))
-    with pytest.raises(DataFormatError, match="not a MATLAB v7.3"):
+    with pytest.raises(DataFormatError, match="not a readable MATLAB .mat file"):
+        load_dbm_mat(path)
+
+
+def _cells(arrays: list) -> np.ndarray:
+    out = np.empty((1, len(arrays)), dtype=object)
+    for i, a in enumerate(arrays):
+        out[0, i] = a
+    return out
+
+
+def _cellstr(names: list[str]) -> np.ndarray:
+    out = np.empty((len(names), 1), dtype=object)
+    out[:, 0] = names
+    return out
+
+
+@pytest.mark.real_data
+def test_real_sample_resaved_as_v5_reads_the_same(shared_data: Path, tmp_path: Path) -> None:
+    v73 = load_dbm_mat(shared_data / "dbm_sample" / "DBM_sample_data.mat")
+    names = []
+    for s in v73:
+        table = np.array([*s.label_names, ""], dtype=object)
+        names.append(_cellstr(list(table[s.labels])))
+    path = tmp_path / "v5.mat"
+    scipy.io.savemat(
+        path,
+        {
+            "body_parts_X": _cells([s.pose[:, :, 0].T.astype(np.float64) for s in v73]),
+            "body_parts_Y": _cells([s.pose[:, :, 1].T.astype(np.float64) for s in v73]),
+            "behavior_pseudolabels": _cells(names),
+        },
+    )
+    v5 = load_dbm_mat(path)
+    assert [s.name for s in v5] == [s.name for s in v73]
+    assert v5[0].label_names == tuple(sorted(CATEGORIES))  # text labels: alphabetical
+    counts = dict.fromkeys(CATEGORIES, 0)
+    for a, b in zip(v73, v5, strict=True):
+        np.testing.assert_array_equal(a.pose, b.pose)
+        as_text = np.array([*b.label_names, ""])[b.labels]
+        np.testing.assert_array_equal(np.array([*a.label_names, ""])[a.labels], as_text)
+        for name in CATEGORIES:
+            counts[name] += int((as_text == name).sum())
+    assert counts == COUNTS
+
+
+def test_v5_numeric_codes_with_categories(tmp_path: Path) -> None:
+    x = np.arange(8, dtype=np.float64).reshape(2, 4)
+    path = tmp_path / "codes.mat"
+    scipy.io.savemat(
+        path,
+        {
+            "body_parts_X": _cells([x]),
+            "body_parts_Y": _cells([x + 10]),
+            "behavior_pseudolabels": _cells([np.array([[2.0, 0.0, 1.0, np.nan]])]),
+            "behavior_categories": _cellstr(["rest", "walk"]),
+        },
+    )
+    (s,) = load_dbm_mat(path)
+    assert s.label_names == ("rest", "walk")
+    np.testing.assert_array_equal(s.labels, [1, UNLABELLED, 0, UNLABELLED])
+    np.testing.assert_array_equal(s.pose[:, :, 1], (x + 10).T)
+    bad = tmp_path / "bad_code.mat"
+    scipy.io.savemat(
+        bad,
+        {
+            "body_parts_X": _cells([x]),
+            "body_parts_Y": _cells([x]),
+            "behavior_pseudolabels": _cells([np.array([[3.0, 1.0, 1.0, 1.0]])]),
+            "behavior_categories": _cellstr(["rest", "walk"]),
+        },
+    )
+    with pytest.raises(DataFormatError, match=r"code 3 for 2 behavior_categories"):
+        load_dbm_mat(bad)
+
+
+def test_v5_missing_variable_and_not_a_cell(tmp_path: Path) -> None:
+    path = tmp_path / "other.mat"
+    scipy.io.savemat(path, {"body_parts_X": np.zeros((2, 3))})
+    with pytest.raises(DataFormatError, match=r"missing variable\(s\) \['body_parts_Y'\]"):
+        load_dbm_mat(path)
+    scipy.io.savemat(path, {"body_parts_X": np.zeros((2, 3)), "body_parts_Y": np.zeros((2, 3))})
+    with pytest.raises(DataFormatError, match="'body_parts_X' is not a cell"):
         load_dbm_mat(path)
 
 

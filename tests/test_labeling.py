@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +182,7 @@ def test_operant_box_yaml() -> None:
 def test_build_labeler_kinds() -> None:
     assert isinstance(build_labeler(_labels_group("embedded")), EmbeddedLabeler)
     fl = build_labeler(_labels_group("from_files"))
-    assert isinstance(fl, FileLabeler) and fl.pattern == "{stem}.labels.csv"
+    assert isinstance(fl, FileLabeler) and fl.pattern == "{stem}.labels.*"
     with pytest.raises(ValueError, match="kind"):
         build_labeler({"kind": "magic"})
 
@@ -192,7 +190,18 @@ def test_build_labeler_kinds() -> None:
 def test_file_labeler_paths_and_missing_file(tmp_path: Path) -> None:
     src = tmp_path / "m01_day1DLC_resnet50_boxJan1shuffle1_1000.csv"
     s = _session(np.zeros((5, 2)), np.zeros((5, 2)), source=src, name="m01_day1")
-    assert FileLabeler().path_for(s) == tmp_path / f"{src.stem}.labels.csv"
+    assert FileLabeler().path_for(s) == tmp_path / f"{src.stem}.labels.*"  # none found yet
+    (tmp_path / f"{src.stem}.labels.txt").write_text("x")
+    assert FileLabeler().path_for(s) == tmp_path / f"{src.stem}.labels.txt"
+    (tmp_path / f"{src.stem}.labels.csv").write_text("x")
+    with pytest.raises(DataFormatError, match="matches 2 files"):
+        FileLabeler().path_for(s)
+    packed = s.with_pose(s.pose)
+    packed.source = tmp_path / "m01_day1DLC_resnet50_boxJan1shuffle1_1000.csv.xz"
+    assert FileLabeler("{stem}.labels.csv").path_for(packed) == tmp_path / f"{src.stem}.labels.csv"
+    assert FileLabeler("../ann/{base}_annot.txt").path_for(packed) == (
+        tmp_path / ".." / "ann" / "m01_day1_annot.txt"
+    )
     assert FileLabeler("{name}.csv").path_for(s) == tmp_path / "m01_day1.csv"
     assert FileLabeler("lab/{base}.txt").path_for(s) == tmp_path / "lab" / "m01_day1.txt"
     with pytest.raises(DataFormatError) as e:
@@ -204,22 +213,17 @@ def test_file_labeler_paths_and_missing_file(tmp_path: Path) -> None:
         FileLabeler("{nope}.csv").path_for(s)
 
 
-def test_file_labeler_calls_load_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-
-    def fake_load_labels(path, n_frames, label_names=None):
-        calls.append((Path(path), n_frames, label_names))
-        return np.array([0, 1, -1, 1, 0]), ("a", "b")
-
-    monkeypatch.setitem(
-        sys.modules, "dbm_lightning.io", types.SimpleNamespace(load_labels=fake_load_labels)
+def test_file_labeler_reads_a_caltech_file_by_wildcard(tmp_path: Path) -> None:
+    src = tmp_path / "x.csv.xz"
+    (tmp_path / "x.labels.txt").write_text(
+        "Caltech Behavior Annotator - Annotation File\n\nConfiguration file:\nbase\tz\n"
+        "Social\ts\n\nS1:\tstart\tend\ttype\n-----\n\t1\t2\tbase\n\t3\t5\tSocial\n"
     )
-    src = tmp_path / "x.csv"
-    (tmp_path / "x.labels.csv").write_text("frame,label\n")
     s = _session(np.zeros((5, 2)), np.zeros((5, 2)), source=src)
-    out = FileLabeler(label_names=["a", "b"]).label(s)
-    assert calls == [(tmp_path / "x.labels.csv", 5, ("a", "b"))]
-    assert out.labels.tolist() == [0, 1, -1, 1, 0] and out.label_names == ("a", "b")
+    out = FileLabeler(ignore=("base",)).label(s)
+    assert out.labels.tolist() == [-1, -1, 0, 0, 0] and out.label_names == ("social",)
+    with pytest.raises(ValueError, match="labels.format must be auto or one of"):
+        FileLabeler(format="excel")
 
 
 def test_file_labeler_with_real_io(tmp_path: Path) -> None:

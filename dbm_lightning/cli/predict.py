@@ -42,18 +42,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--smoothing",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
-        help="centred moving average of the probabilities over N frames (0: none)",
+        help="centred moving average of the probabilities over N frames (0: none; default: "
+        "what the run chose on validation)",
     )
     p.add_argument(
         "--min-bout",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="merge bouts shorter than N frames into a neighbour (1: none)",
+        help="merge bouts shorter than N frames into a neighbour (1: none; default: what the "
+        "run chose on validation)",
     )
-    p.add_argument("--individual", default=None, help="multi-animal files: which individual")
+    p.add_argument(
+        "--individuals",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="multi-animal files: the individuals to keep, in order (default: all)",
+    )
+    p.add_argument(
+        "--rename",
+        nargs="+",
+        default=[],
+        metavar="OLD=NEW",
+        help="body-part names of these files -> the model's (e.g. 'Left Ear=l_ear')",
+    )
+    p.add_argument("--drop", nargs="+", default=[], metavar="PART", help="body parts to leave out")
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: the training's)")
     p.add_argument(
         "--microstates",
@@ -74,9 +90,16 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     for name in ("smoothing", "min_bout"):
-        if getattr(args, name) < 0:
+        if getattr(args, name) is not None and getattr(args, name) < 0:
             print(f"dbm-predict: --{name.replace('_', '-')} must be >= 0", file=sys.stderr)
             return 2
+    bad = [r for r in args.rename if "=" not in r or not r.split("=", 1)[0].strip()]
+    if bad:
+        print(f"dbm-predict: --rename takes OLD=NEW pairs, got {bad[0]!r}", file=sys.stderr)
+        return 2
+    from dbm_lightning.skeleton import BodypartMap
+
+    mapping = BodypartMap(rename=dict(r.split("=", 1) for r in args.rename), drop=tuple(args.drop))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -87,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                 fmt=args.format,
                 smoothing=args.smoothing,
                 min_bout=args.min_bout,
-                individual=args.individual,
+                individuals=args.individuals,
                 fps=args.fps,
+                bodyparts=mapping,
                 microstates=args.microstates,
                 skip_errors=args.skip_bad,
                 progress=not args.no_progress,

@@ -242,8 +242,9 @@ class DBMDataModule(pl.LightningDataModule):
             raise ValueError(f"data source {self.source!r} gave no sessions")
 
         self.bodyparts = raw_sessions[0].bodyparts
+        self.individuals = raw_sessions[0].individuals
         check_same_bodyparts(raw_sessions)
-        sessions = [reorder_bodyparts(s, self.bodyparts) for s in raw_sessions]
+        sessions = [reorder_bodyparts(s, self.bodyparts, self.individuals) for s in raw_sessions]
 
         self.gap_reports: dict[str, GapReport] = {}
         cleaned: list[Session] = []
@@ -262,7 +263,7 @@ class DBMDataModule(pl.LightningDataModule):
 
         self.arena_bounds = self.arena or ArenaBounds.from_data(cleaned)
         del cleaned  # the labelled sessions hold the cleaned pose
-        self.feature_names = feature_names(self.bodyparts, self.features)
+        self.feature_names = feature_names(self.bodyparts, self.features, self.individuals)
         self.n_features = len(self.feature_names)
 
         self.assignment = split_sessions(labelled, self.split)
@@ -476,7 +477,14 @@ class DBMDataModule(pl.LightningDataModule):
         # geometry in float32 at least, whatever precision the batch was converted to
         work = torch.promote_types(pose.dtype, torch.float32)
         moved = augment_pose(pose.to(work), self.augment, self.arena_bounds, generator)
-        raw = window_features(moved, self.features, self.arena_bounds, fps, self.bodyparts)
+        raw = window_features(
+            moved,
+            self.features,
+            self.arena_bounds,
+            fps,
+            self.bodyparts,
+            animals=max(1, len(self.individuals)),
+        )
         mean, std = self._standardizer_on(x.device, work)
         z, _ = standardise_torch(raw, mean, std)
         return WindowBatch(z.to(x.dtype), y)
@@ -515,6 +523,8 @@ class DBMDataModule(pl.LightningDataModule):
             "arena": self.arena_bounds.to_dict(),
             "standardizer": self.standardizer.to_dict(),
             "bodyparts": list(self.bodyparts),
+            "individuals": list(self.individuals),
+            "bodypart_map": _bodypart_map_of(self.source),
             "class_names": list(self.class_names),
             "feature_names": list(self.feature_names),
             "fps": self.fps if self.fps is not None else DEFAULT_FPS,
@@ -581,3 +591,9 @@ class DBMDataModule(pl.LightningDataModule):
             "stride": self.stride,
             "eval_stride": self.eval_stride,
         }
+
+
+def _bodypart_map_of(source: Any) -> dict[str, Any] | None:
+    """The body-part mapping a source applied (recorded so that prediction applies it too)."""
+    mapping = getattr(source, "bodyparts", None)
+    return asdict(mapping) if mapping is not None and not mapping.is_identity else None

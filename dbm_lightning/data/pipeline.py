@@ -18,13 +18,17 @@ from dbm_lightning.preprocess import (
     require_valid_frames,
     scale_pose,
 )
-from dbm_lightning.session import DEFAULT_FPS, Session
+from dbm_lightning.session import ANIMAL_SEPARATOR, DEFAULT_FPS, Session
 
 
-def reorder_bodyparts(session: Session, bodyparts: Sequence[str]) -> Session:
-    """``session`` with its body parts in ``bodyparts`` order (extra parts dropped)."""
+def reorder_bodyparts(
+    session: Session, bodyparts: Sequence[str], individuals: Sequence[str] = ()
+) -> Session:
+    """``session`` with its body parts in ``bodyparts`` order (extra parts dropped); a
+    multi-animal session's ``individuals`` in that order too."""
     bodyparts = tuple(bodyparts)
-    if session.bodyparts == bodyparts:
+    individuals = tuple(individuals)
+    if session.bodyparts == bodyparts and session.individuals == individuals:
         return session
     missing = [p for p in bodyparts if p not in session.bodyparts]
     if missing:
@@ -39,6 +43,29 @@ def reorder_bodyparts(session: Session, bodyparts: Sequence[str]) -> Session:
         pose=session.pose[:, idx],
         likelihood=session.likelihood[:, idx],
         bodyparts=bodyparts,
+        individuals=individuals,
+    )
+
+
+def match_individuals(session: Session, individuals: Sequence[str]) -> Session:
+    """``session``'s animals renamed to ``individuals`` in order when the names differ but
+    their number is the same (another recording's tracker names them ``animal0``, ``rat1``
+    ...; identities are the tracker's either way); the session unchanged otherwise."""
+    individuals = tuple(individuals)
+    own = session.individuals
+    if not individuals or own == individuals or set(own) == set(individuals):
+        return session
+    if len(own) != len(individuals):
+        raise DataFormatError(
+            session.source,
+            f"session {session.name!r} has {len(own)} animal(s) {list(own)}, the model was "
+            f"trained on {len(individuals)} {list(individuals)}",
+        )
+    parts = session.parts
+    return replace(
+        session,
+        bodyparts=tuple(f"{i}{ANIMAL_SEPARATOR}{p}" for i in individuals for p in parts),
+        individuals=individuals,
     )
 
 
@@ -71,6 +98,7 @@ def raw_features(
         fps,
         bodyparts=cleaned.bodyparts,
         arena=arena,
+        animals=cleaned.n_animals,
     )
 
 
@@ -158,7 +186,8 @@ def prepare_session(
         When the session lacks body parts the model was trained on (they are named).
     """
     state = pipeline_state
-    session = reorder_bodyparts(session, state["bodyparts"])
+    trained = tuple(state.get("individuals", ()))
+    session = reorder_bodyparts(match_individuals(session, trained), state["bodyparts"], trained)
     preprocess = PreprocessConfig(**state["preprocess"])
     cleaned, _ = clean_session(session, preprocess)
     require_valid_frames(cleaned, preprocess)

@@ -3,7 +3,8 @@ original DBM .mat file); each has ``load(cache_dir) -> LoadResult``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -14,8 +15,9 @@ from dbm_lightning.io import (
     read_manifest,
     scan_folder,
 )
-from dbm_lightning.ranges import at_least, check_ranges
+from dbm_lightning.ranges import at_least, between, check_ranges, satisfies
 from dbm_lightning.session import DEFAULT_FPS
+from dbm_lightning.skeleton import BodypartMap
 
 
 class DataSource(Protocol):
@@ -31,6 +33,9 @@ class SyntheticSource:
     After :meth:`load`, ``folder`` is the dataset folder; the true behaviour of session
     ``X.csv`` is in ``X.labels.csv`` beside it, which is what
     ``FileLabeler("{stem}.labels.csv")`` reads (see :meth:`true_labels_pattern`).
+    ``animals=2``: pairs of mice with pair behaviours (multi-animal files); ``domain_shift``
+    in [0, 1]: per-mouse body size, camera, frame rate and tracking noise (see
+    :mod:`dbm_lightning.synthetic`).
     """
 
     mice: int = field(default=8, metadata=at_least(1))
@@ -38,6 +43,10 @@ class SyntheticSource:
     frames: int = field(default=3000, metadata=at_least(1))
     seed: int = field(default=0, metadata=at_least(0))
     fps: float = field(default=DEFAULT_FPS, metadata=at_least(0, integer=False, above=True))
+    animals: int = field(
+        default=1, metadata=satisfies(lambda v: not isinstance(v, bool) and v in (1, 2), "1 or 2")
+    )
+    domain_shift: float = field(default=0.0, metadata=between(0.0, 1.0))
     folder: Path | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -51,7 +60,13 @@ class SyntheticSource:
         from dbm_lightning.synthetic import SyntheticConfig
 
         return SyntheticConfig(
-            mice=self.mice, days=self.days, frames=self.frames, seed=self.seed, fps=self.fps
+            mice=self.mice,
+            days=self.days,
+            frames=self.frames,
+            seed=self.seed,
+            fps=self.fps,
+            animals=self.animals,
+            domain_shift=self.domain_shift,
         )
 
     def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:
@@ -65,20 +80,30 @@ class SyntheticSource:
 
 @dataclass
 class DLCFolderSource:
-    """A folder of DeepLabCut files; mouse/day from file names (``pattern``) or a manifest.
+    """A folder of pose files of any registered format (DeepLabCut CSV/H5, compressed CSV,
+    SLEAP, NWB; :mod:`dbm_lightning.io.readers`); mouse/day from file names (``pattern``) or
+    a manifest.
 
     ``manifest`` may be absolute or relative to ``path`` (or to the working directory).
+    ``individuals`` selects and orders the animals of multi-animal files (``None``: all, one
+    multi-animal session per file). ``bodyparts`` maps every file's parts onto one skeleton
+    (:class:`~dbm_lightning.skeleton.BodypartMap`: ``rename``, ``drop``, ``keep``).
     """
 
     path: str | Path
     pattern: str = "{mouse}_day{day}"
     manifest: str | Path | None = None
     skip_corrupted: bool = False
-    individual: str | None = None
+    individuals: list[str] | None = None
+    bodyparts: BodypartMap = field(default_factory=BodypartMap)
     fps: float | None = field(default=None, metadata=at_least(0, integer=False, above=True))
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if isinstance(self.bodyparts, Mapping) or self.bodyparts is None:
+            self.bodyparts = BodypartMap.from_config(self.bodyparts)
+        if self.individuals is not None:
+            self.individuals = [str(i) for i in self.individuals]
 
     def manifest_path(self) -> Path | None:
         """The manifest file to read, or ``None`` to scan the folder."""
@@ -90,19 +115,21 @@ class DLCFolderSource:
         return m
 
     def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:
-        """Read the sessions (corrupted files skipped when ``skip_corrupted``)."""
+        """Read the sessions (corrupted files skipped when ``skip_corrupted``), mapped onto
+        the ``bodyparts`` skeleton."""
         manifest = self.manifest_path()
         if manifest is not None:
             entries = read_manifest(manifest)
         else:
             entries = scan_folder(Path(self.path).expanduser(), self.pattern)
-        return load_sessions(
+        result = load_sessions(
             entries,
             skip_corrupted=self.skip_corrupted,
             cache_dir=cache_dir,
-            individual=self.individual,
+            individuals=self.individuals,
             fps=self.fps,
         )
+        return replace(result, sessions=[self.bodyparts.apply(s) for s in result.sessions])
 
 
 @dataclass

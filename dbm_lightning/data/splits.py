@@ -38,6 +38,13 @@ class SplitConfig:
         Seed of every random choice (the result does not depend on the input order).
     fold, n_folds, kfold_test
         For ``kfold_mouse`` and ``kfold``.
+    kfold_holdout
+        What fold ``fold`` is for ``kfold``/``kfold_mouse``: ``"val"`` (as above) or
+        ``"test"``: the held-out evaluation of new animals or videos. Fold ``fold`` is then
+        the test set, scored once, never used for any choice; the validation set (best epoch,
+        early stopping, post-processing) is a seeded ``val_fraction`` of the *other* groups,
+        so model selection sees only training animals. Over ``fold=0..n_folds-1`` every
+        group is scored exactly once.
     val_mice, test_mice, val_days, test_days
         Explicit held-out groups (override the fractions).
     """
@@ -53,9 +60,14 @@ class SplitConfig:
     val_days: Sequence[int] | None = None
     test_days: Sequence[int] | None = None
     kfold_test: bool = False
+    kfold_holdout: str = field(default="val", metadata=one_of(("val", "test"), "k-fold holdout"))
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if self.kfold_test and self.kfold_holdout == "test":
+            raise ValueError(
+                "kfold_test and kfold_holdout=test both choose a test fold; use one of them"
+            )
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError(
                 f"val_fraction + test_fraction must be < 1 (some data must train), got "
@@ -176,6 +188,16 @@ def _kfold_groups(groups: list[str], config: SplitConfig, what: str) -> tuple[se
         )
     order = np.random.default_rng(config.seed).permutation(len(groups))
     folds = np.array_split(order, config.n_folds)
+    if config.kfold_holdout == "test":
+        test = {groups[i] for i in folds[config.fold]}
+        rest = [g for g in groups if g not in test]
+        n_val = _n_held(config.val_fraction, len(rest))
+        if n_val >= len(rest):
+            raise ValueError(
+                f"cannot hold out {n_val} of the {len(rest)} training {what} for validation"
+            )
+        inner = np.random.default_rng([config.seed, config.fold]).permutation(len(rest))
+        return {rest[i] for i in inner[:n_val]}, test
     val = {groups[i] for i in folds[config.fold]}
     test = (
         {groups[i] for i in folds[(config.fold + 1) % config.n_folds]}
@@ -241,9 +263,9 @@ class SplitLeakError(ValueError):
 
 
 def _recording_key(session: Session) -> str:
-    """What identifies a recording: its file, plus individual/trial when a file holds several."""
+    """What identifies a recording: its file, plus the trial when a file holds several."""
     parts = [str(session.source) if session.source is not None else session.name]
-    for key in ("individual", "trial"):
+    for key in ("trial",):
         if session.extra.get(key) is not None:
             parts.append(f"{key} {session.extra[key]}")
     return " / ".join(parts)

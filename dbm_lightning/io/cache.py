@@ -41,7 +41,7 @@ import numpy as np
 from dbm_lightning.atomic import write_atomic
 from dbm_lightning.session import Session
 
-READER_VERSION = 2
+READER_VERSION = 3
 """Bump when a reader's output changes: old cache entries are then ignored."""
 
 CACHE_ENV = "DBM_LIGHTNING_CACHE"
@@ -214,6 +214,7 @@ def save_sessions(sessions: list[Session], directory: str | Path, key: str, sing
                 "condition": s.condition,
                 "fps": s.fps,
                 "extra": s.extra,
+                "individuals": list(s.individuals),
             }
         )
     try:
@@ -309,6 +310,7 @@ def load_cached_sessions(
                     fps=m["fps"],
                     source=source,
                     extra=m["extra"],
+                    individuals=tuple(m["individuals"]),
                 )
             )
         return sessions, bool(meta["single"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import re
 import warnings
@@ -26,12 +27,18 @@ from pathlib import Path
 
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io.cache import cached_load
-from dbm_lightning.io.dlc import H5_SUFFIXES, load_dlc
+from dbm_lightning.io.compressed import file_stem
+from dbm_lightning.io.dlc import H5_SUFFIXES
+from dbm_lightning.io.readers import POSE_SUFFIXES, load_pose, pose_format
 from dbm_lightning.io.text_tables import read_text_csv
 from dbm_lightning.session import Session
 
 MANIFEST_COLUMNS = ("path", "mouse", "day", "condition")
-LABEL_SUFFIX = ".labels.csv"
+LABEL_MARKER = ".labels."
+"""A file named ``X.labels.<ext>`` holds the labels of ``X.<ext>`` (never read as pose)."""
+_COMPANIONS = ("manifest.csv",)
+_METADATA_SUFFIXES = (".json", ".yaml", ".yml", ".md")
+_LOG = logging.getLogger(__name__)
 _PROGRESS_MIN = 4
 _MAX_WORKERS = 4
 _FIELD = re.compile(r"\{(\w+)\}")
@@ -42,7 +49,8 @@ class SessionEntry:
     """One session file and its metadata, before it is read.
 
     ``name`` (optional, an addition to the contract) is the session name to use; when ``None``
-    it is ``{mouse}_day{day}`` when both are known, else the name the reader gives.
+    it is ``{mouse}_day{day}`` when both are known, else the name the reader gives. ``fps``
+    (optional) is this recording's frame rate, over the source's.
     """
 
     path: Path
@@ -51,9 +59,12 @@ class SessionEntry:
     condition: str | None = None
     extra: dict = field(default_factory=dict)
     name: str | None = None
+    fps: float | None = None
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
+        if self.fps is not None:
+            self.fps = float(self.fps)
         if self.day is not None:
             self.day = int(self.day)
 
@@ -108,13 +119,18 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
 def scan_folder(
     folder: str | Path,
     pattern: str = "{mouse}_day{day}",
-    suffixes: Sequence[str] = (".csv", ".h5"),
+    suffixes: Sequence[str] = POSE_SUFFIXES,
 ) -> list[SessionEntry]:
     """Session files in ``folder`` (not recursive) whose stem matches ``pattern``.
 
-    ``*.labels.csv`` and ``manifest.csv`` are skipped. When the same stem exists with several
-    suffixes (``X.csv`` and ``X.h5``) only one is kept: ``.h5`` first, then ``suffixes`` order.
-    Entries are sorted by mouse, day and file name; files that do not match are ignored.
+    Pose files are those of the registered formats
+    (:data:`~dbm_lightning.io.readers.POSE_SUFFIXES`, ``.csv.xz`` and the other compressed
+    CSVs included); the stem is the name without that suffix. ``X.labels.<ext>`` label files,
+    ``manifest.csv`` and metadata (``.json``, ``.yaml``, ``.md``) are not pose. When the same
+    stem exists with several suffixes (``X.csv`` and ``X.h5``) only one is kept: ``.h5``
+    first, then ``suffixes`` order. Every other file -- of another kind, or a pose file whose
+    stem does not match ``pattern`` -- is named in one logged warning, never silently left
+    out. Entries are sorted by mouse, day and file name.
 
     Raises
     ------
@@ -127,22 +143,29 @@ def scan_folder(
     regex = pattern_regex(pattern)
     wanted = [s.lower() for s in suffixes]
     rank = {s: i for i, s in enumerate(sorted(wanted, key=lambda s: s not in H5_SUFFIXES))}
-    chosen: dict[str, Path] = {}
-    n_candidates = 0
+    chosen: dict[str, tuple[Path, str]] = {}
+    other_kind: list[str] = []
     for p in sorted(folder.iterdir()):
         low = p.name.lower()
-        if not p.is_file() or low.endswith(LABEL_SUFFIX) or low == "manifest.csv":
+        if p.name.startswith(".") or not p.is_file():
             continue
-        if p.suffix.lower() not in rank:
+        if LABEL_MARKER in low or low in _COMPANIONS or p.suffix.lower() in _METADATA_SUFFIXES:
             continue
-        n_candidates += 1
-        prev = chosen.get(p.stem)
-        if prev is None or rank[p.suffix.lower()] < rank[prev.suffix.lower()]:
-            chosen[p.stem] = p
+        fmt = pose_format(p)
+        suffix = low[len(file_stem(p)) :] if fmt is not None else ""
+        if suffix not in rank:
+            other_kind.append(p.name)
+            continue
+        stem = file_stem(p)
+        prev = chosen.get(stem)
+        if prev is None or rank[suffix] < rank[prev[1]]:
+            chosen[stem] = (p, suffix)
     entries = []
-    for stem, p in chosen.items():
+    unmatched = []
+    for stem, (p, _suffix) in chosen.items():
         m = regex.match(stem)
         if m is None:
+            unmatched.append(p.name)
             continue
         fields = m.groupdict()
         mouse = fields.pop("mouse", None)
@@ -161,11 +184,28 @@ def scan_folder(
     if not entries:
         raise DataFormatError(
             folder,
-            f"no session file matches pattern {pattern!r} ({n_candidates} file(s) with "
-            f"suffixes {list(suffixes)})",
+            f"no session file matches pattern {pattern!r} ({len(chosen)} pose file(s) with "
+            f"suffixes {list(suffixes)}; {len(other_kind)} other file(s))",
         )
+    _log_left_out(folder, other_kind, "not a pose format this project reads")
+    _log_left_out(folder, unmatched, f"name does not match pattern {pattern!r}")
     entries.sort(key=lambda e: (e.mouse or "", e.day if e.day is not None else -1, e.path.name))
     return entries
+
+
+def _log_left_out(folder: Path, names: list[str], why: str, shown: int = 5) -> None:
+    """One warning naming the files of ``folder`` a scan leaves out, and why."""
+    if not names:
+        return
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    _LOG.warning(
+        "%s: %d file(s) left out (%s): %s%s",
+        folder,
+        len(names),
+        why,
+        ", ".join(names[:shown]),
+        more,
+    )
 
 
 # ---------------------------------------------------------------------------- manifest
@@ -174,8 +214,9 @@ def scan_folder(
 def read_manifest(csv: str | Path) -> list[SessionEntry]:
     """Entries from a manifest CSV with columns ``path,mouse,day,condition``.
 
-    Optional ``name`` column -> the session name; other columns -> ``extra``. Empty
-    ``mouse``/``condition``/``day`` cells give ``None``.
+    Optional ``name`` column -> the session name, ``fps`` -> the recording's frame rate
+    (recordings made at different rates); other columns -> ``extra``. Empty
+    ``mouse``/``condition``/``day``/``fps`` cells give ``None``.
     """
     csv = Path(csv)
     df = read_text_csv(csv, "manifest")
@@ -185,7 +226,7 @@ def read_manifest(csv: str | Path) -> list[SessionEntry]:
     if df.empty:
         raise DataFormatError(csv, "manifest lists no sessions")
     entries = []
-    extra_cols = [c for c in df.columns if c not in MANIFEST_COLUMNS and c != "name"]
+    extra_cols = [c for c in df.columns if c not in (*MANIFEST_COLUMNS, "name", "fps")]
     for i, row in enumerate(df.to_dict("records")):  # one loop per session, not per frame
         text = {k: str(v).strip() for k, v in row.items()}
         if not text["path"]:
@@ -196,6 +237,9 @@ def read_manifest(csv: str | Path) -> list[SessionEntry]:
         day = text["day"]
         if day and not re.fullmatch(r"-?\d+", day):
             raise DataFormatError(csv, f"row {i + 2}: day {day!r} is not an integer")
+        fps = _positive_number(text.get("fps", ""))
+        if fps is False:
+            raise DataFormatError(csv, f"row {i + 2}: fps {text['fps']!r} is not a positive number")
         entries.append(
             SessionEntry(
                 path=p,
@@ -204,24 +248,44 @@ def read_manifest(csv: str | Path) -> list[SessionEntry]:
                 condition=text["condition"] or None,
                 extra={c: text[c] for c in extra_cols},
                 name=text.get("name") or None,
+                fps=fps or None,
             )
         )
     return entries
+
+
+def _positive_number(text: str) -> float | None | bool:
+    """``text`` as a positive finite float, ``None`` when empty, ``False`` when not one."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return value if 0 < value < float("inf") else False
 
 
 # ------------------------------------------------------------------------------ loading
 
 
 def _read_entry(
-    entry: SessionEntry, cache_dir: str | Path | bool | None, individual: str | None, fps
+    entry: SessionEntry,
+    cache_dir: str | Path | bool | None,
+    individuals: Sequence[str] | None,
+    fps: float | None,
 ) -> Session:
     path = entry.path
     if not path.is_file():
         raise DataFormatError(path, "file not found")
-    settings = {"reader": "dlc", "individual": individual, "fps": fps}
+    fmt = pose_format(path)
+    settings = {
+        "reader": fmt.name if fmt is not None else None,
+        "individuals": list(individuals) if individuals else None,
+        "fps": fps,
+    }
     try:
         session = cached_load(
-            path, lambda p: load_dlc(p, individual=individual, fps=fps), settings, cache_dir
+            path, lambda p: load_pose(p, individuals=individuals, fps=fps), settings, cache_dir
         )
     except DataFormatError:
         raise
@@ -296,12 +360,13 @@ def load_sessions(
     entries: Iterable[SessionEntry],
     skip_corrupted: bool = False,
     cache_dir: str | Path | bool | None = None,
-    individual: str | None = None,
+    individuals: Sequence[str] | None = None,
     fps: float | None = None,
     progress: bool = True,
     workers: int | None = None,
 ) -> LoadResult:
-    """Read DLC session files; mouse/day/condition/name come from the entries.
+    """Read pose session files (any registered format); mouse/day/condition/name come from
+    the entries.
 
     Parameters
     ----------
@@ -313,8 +378,9 @@ def load_sessions(
         :class:`DataFormatError` is raised.
     cache_dir
         On-disk cache folder (see :mod:`dbm_lightning.io.cache`); ``False`` disables it.
-    individual, fps
-        Passed to :func:`~dbm_lightning.io.dlc.load_dlc`.
+    individuals, fps
+        Passed to :func:`~dbm_lightning.io.readers.load_pose` (an entry's own ``fps``, from a
+        manifest column, wins over ``fps``).
     progress
         Show a tqdm bar when there are more than a few entries.
     workers
@@ -334,7 +400,9 @@ def load_sessions(
     skipped: list[SkippedSession] = []
     names: set[str] = set()
     n_workers = default_workers() if workers is None else max(1, int(workers))
-    results = _in_order(lambda e: _read_entry(e, cache_dir, individual, fps), entries, n_workers)
+    results = _in_order(
+        lambda e: _read_entry(e, cache_dir, individuals, e.fps or fps), entries, n_workers
+    )
     with contextlib.closing(results), contextlib.ExitStack() as stack:
         if bar is not None:
             stack.callback(bar.close)
@@ -352,10 +420,10 @@ def load_sessions(
                 continue
             name = _session_name(entry, session)
             if name in names:
-                name = entry.path.stem
-                k = 2
+                stem = file_stem(entry.path)
+                name, k = stem, 2
                 while name in names:
-                    name, k = f"{entry.path.stem}_{k}", k + 1
+                    name, k = f"{stem}_{k}", k + 1
             names.add(name)
             extra = {**session.extra, **entry.extra}
             sessions.append(

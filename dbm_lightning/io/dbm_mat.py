@@ -1,4 +1,13 @@
-"""The original DBM MATLAB v7.3 file: ``body_parts_X``/``_Y`` and ``behavior_pseudolabels``.
+"""The original DBM MATLAB file: ``body_parts_X``/``_Y`` and ``behavior_pseudolabels``.
+
+Both MATLAB forms are read: v7.3 (HDF5, what the original code saves, described next) and
+MATLAB's default v5/v7 form (read with :func:`scipy.io.loadmat`). In a v5/v7 file the cells
+hold ``(body parts, frames)`` matrices; its labels may be a cell of text arrays (one name per
+frame; an empty name is unlabelled) or of numeric codes (1-based into the sorted names of a
+``behavior_categories`` cell when the file has one, else the code itself names the class; 0
+or NaN is unlabelled). A MATLAB ``categorical`` is stored as an opaque object in that form,
+which no reader outside MATLAB decodes: the error says to re-save with ``-v7.3`` or to store
+``cellstr(labels)``.
 
 A v7.3 MAT file is an HDF5 container. Each variable is a ``1 x n_trials`` cell array of object
 references; an X/Y cell is ``single`` (body parts x frames in MATLAB, stored transposed as
@@ -24,7 +33,7 @@ MCOS_PATH = "#subsystem#/MCOS"
 
 
 def load_dbm_mat(path: str | Path) -> list[Session]:
-    """Read a DBM v7.3 ``.mat`` file into one :class:`Session` per trial.
+    """Read a DBM ``.mat`` file (v7.3 or v5/v7) into one :class:`Session` per trial.
 
     Sessions are named ``trial_01`` ... (zero-padded), carry ``extra["trial"]`` (1-based),
     body parts ``part1..partP`` (the file has no names), ``likelihood`` of ones, and, when the
@@ -35,8 +44,8 @@ def load_dbm_mat(path: str | Path) -> list[Session]:
     Raises
     ------
     DataFormatError
-        When the file is not HDF5 (e.g. a pre-v7.3 MAT file), lacks ``body_parts_X``/``_Y``,
-        or the cells do not agree in number or shape.
+        When the file is not a MAT file, lacks ``body_parts_X``/``_Y``, or the cells do not
+        agree in number or shape.
     """
     import h5py
 
@@ -44,12 +53,16 @@ def load_dbm_mat(path: str | Path) -> list[Session]:
     if not path.is_file():
         raise DataFormatError(path, "file not found")
     try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise DataFormatError(path, f"cannot read file ({exc})") from None
+    if not is_hdf5:
+        xs, ys, labels, label_names = _read_v5(path)
+        return _sessions(path, xs, ys, labels, label_names)
+    try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise DataFormatError(
-            path,
-            f"not a MATLAB v7.3 (HDF5) file ({exc}); re-save it in MATLAB with save(..., '-v7.3')",
-        ) from None
+        raise DataFormatError(path, f"cannot read as a MATLAB v7.3 (HDF5) file ({exc})") from None
     with f:
         missing = [v for v in (X_VAR, Y_VAR) if v not in f]
         if missing:
@@ -68,6 +81,17 @@ def load_dbm_mat(path: str | Path) -> list[Session]:
                     path, f"{LABEL_VAR} has {len(labels)} cells but {X_VAR} has {len(xs)}"
                 )
 
+    return _sessions(path, xs, ys, labels, label_names)
+
+
+def _sessions(
+    path: Path,
+    xs: list[np.ndarray],
+    ys: list[np.ndarray],
+    labels: list[np.ndarray] | None,
+    label_names: tuple[str, ...] | None,
+) -> list[Session]:
+    """One session per trial from ``(frames, parts)`` X and Y matrices and the labels."""
     n = len(xs)
     width = max(2, len(str(n)))
     sessions = []
@@ -100,6 +124,121 @@ def load_dbm_mat(path: str | Path) -> list[Session]:
             )
         )
     return sessions
+
+
+def _read_v5(
+    path: Path,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray] | None, tuple[str, ...] | None]:
+    """X, Y (``(frames, parts)`` each) and labels of a v5/v7 MAT file (scipy.io)."""
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(path, squeeze_me=False, mat_dtype=False)
+    except (ValueError, TypeError, OSError, NotImplementedError, EOFError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataFormatError(path, f"not a readable MATLAB .mat file ({msg})") from None
+    present = sorted(k for k in mat if not k.startswith("__"))
+    missing = [v for v in (X_VAR, Y_VAR) if v not in mat]
+    if missing:
+        raise DataFormatError(path, f"missing variable(s) {missing}; the file has {present}")
+    xs = [c.T for c in _v5_numeric_cells(path, mat, X_VAR)]
+    ys = [c.T for c in _v5_numeric_cells(path, mat, Y_VAR)]
+    if len(xs) != len(ys):
+        raise DataFormatError(path, f"{X_VAR} has {len(xs)} cells but {Y_VAR} has {len(ys)}")
+    if LABEL_VAR not in mat:
+        return xs, ys, None, None
+    labels, names = _v5_label_cells(path, mat)
+    if len(labels) != len(xs):
+        raise DataFormatError(
+            path, f"{LABEL_VAR} has {len(labels)} cells but {X_VAR} has {len(xs)}"
+        )
+    return xs, ys, labels, names
+
+
+def _v5_cells(path: Path, mat: dict, var: str) -> list:
+    value = mat[var]
+    if not (isinstance(value, np.ndarray) and value.dtype == object):
+        kind = "an opaque object (e.g. a categorical)" if _is_opaque(value) else "not a cell"
+        raise DataFormatError(path, f"variable {var!r} is {kind}; expected a cell array")
+    return list(value.ravel(order="F"))
+
+
+def _is_opaque(value: object) -> bool:
+    return type(value).__name__ == "MatlabOpaque" or (
+        isinstance(value, np.ndarray)
+        and value.dtype.names is not None
+        and "s0" in value.dtype.names
+    )
+
+
+def _v5_numeric_cells(path: Path, mat: dict, var: str) -> list[np.ndarray]:
+    out = []
+    for i, cell in enumerate(_v5_cells(path, mat, var)):
+        arr = np.asarray(cell)
+        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+            raise DataFormatError(
+                path, f"{var}{{{i + 1}}} is not a numeric matrix (shape {arr.shape})"
+            )
+        out.append(arr.astype(np.float32))
+    return out
+
+
+def _v5_text(cell: object) -> np.ndarray:
+    """A cell of per-frame names (a cellstr or a char matrix) as a 1-D str array."""
+    arr = np.asarray(cell)
+    if arr.dtype == object:
+        return np.array(["".join(np.asarray(x).ravel().tolist()) if np.size(x) else "" for x in
+                         arr.ravel(order="F")], dtype=str)  # fmt: skip
+    if arr.ndim == 2 and arr.shape[0] > 1:  # a char matrix: one name per row
+        return np.char.strip(np.array(["".join(r) for r in arr], dtype=str))
+    return np.char.strip(arr.ravel().astype(str))
+
+
+def _v5_label_cells(path: Path, mat: dict) -> tuple[list[np.ndarray], tuple[str, ...]]:
+    if _is_opaque(mat[LABEL_VAR]) or any(_is_opaque(c) for c in _v5_cells(path, mat, LABEL_VAR)):
+        raise DataFormatError(
+            path,
+            f"{LABEL_VAR!r} holds MATLAB categorical objects, which only MATLAB decodes in a "
+            "v5/v7 file; re-save it with save(..., '-v7.3') or store cellstr(labels)",
+        )
+    cells = _v5_cells(path, mat, LABEL_VAR)
+    categories = None
+    if "behavior_categories" in mat:
+        categories = [str(n) for n in _v5_text(mat["behavior_categories"]) if str(n)]
+    texts: list[np.ndarray] = []
+    for i, cell in enumerate(cells):
+        arr = np.asarray(cell)
+        if np.issubdtype(arr.dtype, np.number):
+            codes = arr.ravel().astype(np.float64)
+            if np.any(np.isfinite(codes) & ((codes < 0) | (codes != np.round(codes)))):
+                raise DataFormatError(
+                    path, f"{LABEL_VAR}{{{i + 1}}}: label codes must be whole numbers >= 0"
+                )
+            codes = np.where(np.isfinite(codes), codes, 0).astype(np.int64)
+            if categories is not None and codes.max(initial=0) > len(categories):
+                raise DataFormatError(
+                    path,
+                    f"{LABEL_VAR}{{{i + 1}}}: code {codes.max()} for {len(categories)} "
+                    "behavior_categories",
+                )
+            names = np.array([""] + (categories or []), dtype=object)
+            text = (
+                names[codes].astype(str)
+                if categories is not None
+                else np.where(codes > 0, codes.astype(str), "")
+            )
+            texts.append(np.asarray(text, dtype=str))
+        else:
+            texts.append(_v5_text(cell))
+    found = sorted({str(t) for text in texts for t in np.unique(text) if t})
+    names = tuple(categories) if categories is not None else tuple(found)
+    lookup = {n: k for k, n in enumerate(names)}
+    out = []
+    for text in texts:
+        uniq, inverse = np.unique(text, return_inverse=True)
+        table = np.array([lookup.get(str(u), UNLABELLED) for u in uniq], dtype=np.int64)
+        out.append(table[inverse.ravel()])
+    return out, names
 
 
 def _cell_refs(path: Path, f, var: str) -> np.ndarray:

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import csv
 import threading
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from dbm_lightning.errors import DataFormatError
+from dbm_lightning.io.compressed import file_stem, read_bytes
 from dbm_lightning.io.dlc_numbers import (
     body_offset,
     is_number,
@@ -32,7 +35,7 @@ from dbm_lightning.io.dlc_numbers import (
     parse_body_checked,
     parse_body_fast,
 )
-from dbm_lightning.session import Session
+from dbm_lightning.session import ANIMAL_SEPARATOR, Session
 
 H5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 H5_KEY = "df_with_missing"
@@ -42,16 +45,23 @@ _COORDS = ("x", "y", "likelihood")
 _H5_LOCK = threading.Lock()  # PyTables is not thread-safe (load_sessions reads in threads)
 
 
-def load_dlc(path: str | Path, individual: str | None = None, fps: float | None = None) -> Session:
+def load_dlc(
+    path: str | Path, individuals: Sequence[str] | None = None, fps: float | None = None
+) -> Session:
     """Read one DeepLabCut output file (``.csv`` or ``.h5``) into a :class:`Session`.
 
     Parameters
     ----------
     path
-        The DLC file; ``.h5``/``.hdf5`` are read with pandas/PyTables, anything else as CSV.
-    individual
-        For multi-animal files, which individual to keep (default: the first one in the file).
-        Naming one for a single-animal file is an error.
+        The DLC file; ``.h5``/``.hdf5``/``.hdf`` are read with pandas/PyTables, anything else
+        as CSV (``.csv.gz``, ``.csv.bz2`` and ``.csv.xz`` decompressed on the way).
+    individuals
+        For multi-animal files, which individuals to keep, in this order (default: every
+        individual with the animals' common skeleton; maDLC's ``single`` individual of
+        unique body parts, which has another skeleton, is left out with a warning naming it).
+        Two or more give a multi-animal session (body parts ``"<individual>/<part>"``, see
+        :class:`~dbm_lightning.session.Session`); one gives a single-animal session with the
+        plain part names. Naming individuals for a single-animal file is an error.
     fps
         Frame rate to record on the session (DLC files do not store it).
 
@@ -61,7 +71,8 @@ def load_dlc(path: str | Path, individual: str | None = None, fps: float | None 
         ``pose`` (frames, parts, 2) float32 with NaN where DLC wrote no value, ``likelihood``
         (0 where missing, ones when the file has no likelihood column), body parts in file
         order, ``name`` = file stem with the DLC scorer suffix removed, ``source`` = path and
-        ``extra`` = ``{"scorer", "individual", "individuals"}``.
+        ``extra`` = ``{"scorer", "individuals", "file_individuals"}`` (the individuals kept,
+        and all of the file's).
 
     Raises
     ------
@@ -69,9 +80,10 @@ def load_dlc(path: str | Path, individual: str | None = None, fps: float | None 
         Naming the file and the problem (empty, bad header, non-numeric cell, truncated row or
         no final newline, repeated/missing/out-of-order frame rows, coords other than
         x/y/likelihood, likelihood outside [0, 1], infinite value, body part never tracked,
-        unknown individual, unreadable H5, ...). Tolerated: empty cells (NaN), a pandas
-        index-name row, trailing blank lines, Windows line endings, no likelihood columns,
-        and a non-integer index column (e.g. image names; an integer one must be 0, 1, 2 ...).
+        unknown individual, unreadable H5, corrupted compressed data, ...). Tolerated: empty
+        cells (NaN), a pandas index-name row, trailing blank lines, Windows line endings, no
+        likelihood columns, and a non-integer index column (e.g. image names; an integer one
+        must be 0, 1, 2 ...).
     """
     path = Path(path)
     if not path.is_file():
@@ -80,7 +92,7 @@ def load_dlc(path: str | Path, individual: str | None = None, fps: float | None 
         header, columns = _read_h5(path)
     else:
         header, columns = _read_csv(path)
-    return _build_session(path, header, columns, individual=individual, fps=fps)
+    return _build_session(path, header, columns, individuals=individuals, fps=fps)
 
 
 # ----------------------------------------------------------------------------------- CSV
@@ -95,10 +107,7 @@ def _read_csv(path: Path) -> tuple[dict[str, list[str]], list[np.ndarray]]:
     through the fully checked path (:func:`parse_body_checked`), which names the offending
     line and cell.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataFormatError(path, f"cannot read file ({exc})") from None
+    data = read_bytes(path)
     if not data or data.isspace():
         raise DataFormatError(path, "file is empty")
     # the first lines only: the header rows (and a possible index-name row)
@@ -261,7 +270,7 @@ def _build_session(
     path: Path,
     header: dict[str, list[str]],
     columns: list[np.ndarray],
-    individual: str | None,
+    individuals: Sequence[str] | None,
     fps: float | None,
 ) -> Session:
     coords = [c.lower() for c in header["coords"]]
@@ -278,37 +287,39 @@ def _build_session(
             f"unknown coord(s) {unknown} in header row 'coords' (first at column {col}); "
             f"DeepLabCut writes {list(_COORDS)}: a mislabelled column would be ignored",
         )
-    keep = np.ones(len(coords), dtype=bool)
-    individuals: list[str] = []
-    if "individuals" in header:
-        individuals = list(dict.fromkeys(header["individuals"]))
-        if individual is None:
-            individual = individuals[0]
-        elif individual not in individuals:
-            raise DataFormatError(
-                path, f"unknown individual {individual!r}; this file has {individuals}"
-            )
-        keep = np.asarray(header["individuals"]) == individual
-    elif individual is not None:
-        raise DataFormatError(
-            path, f"individual {individual!r} requested but this is a single-animal file"
-        )
-    col_idx = np.flatnonzero(keep)
-    parts_all = [header["bodyparts"][i] for i in col_idx]
-    bodyparts = list(dict.fromkeys(parts_all))
-    lookup: dict[tuple[str, str], int] = {}
-    for i in col_idx:
-        key = (header["bodyparts"][i], coords[i])
+    kept, file_individuals = _choose_individuals(path, header, individuals)
+    ind_of = header.get("individuals", [""] * len(coords))
+    lookup: dict[tuple[str, str, str], int] = {}
+    for i, (ind, part, coord) in enumerate(zip(ind_of, header["bodyparts"], coords, strict=True)):
+        key = (ind, part, coord)
         if key in lookup:
-            raise DataFormatError(path, f"column {key[0]} {key[1]} appears twice")
-        lookup[key] = int(i)
+            who = f"{ind} " if ind else ""
+            raise DataFormatError(path, f"column {who}{part} {coord} appears twice")
+        lookup[key] = i
+    columns_of = {ind: [p for (i, p, _c) in lookup if i == ind] for ind in (kept or [""])}
+    skeleton = list(dict.fromkeys(columns_of[kept[0] if kept else ""]))
+    for ind in kept[1:]:
+        if list(dict.fromkeys(columns_of[ind])) != skeleton:
+            raise DataFormatError(
+                path,
+                f"individuals {kept[0]!r} and {ind!r} have different body parts "
+                f"({skeleton} vs {list(dict.fromkeys(columns_of[ind]))}); choose individuals "
+                "with one skeleton (data.individuals)",
+            )
+    groups = kept if kept else [""]
+    bodyparts = [
+        f"{ind}{ANIMAL_SEPARATOR}{part}" if len(groups) > 1 else part
+        for ind in groups
+        for part in skeleton
+    ]
+    keys = [(ind, part) for ind in groups for part in skeleton]
     x_cols, y_cols, l_cols = [], [], []
-    for part in bodyparts:
+    for (ind, part), name in zip(keys, bodyparts, strict=True):
         for coord, dest in (("x", x_cols), ("y", y_cols)):
-            if (part, coord) not in lookup:
-                raise DataFormatError(path, f"body part {part!r} has no {coord!r} column")
-            dest.append(lookup[(part, coord)])
-        l_cols.append(lookup.get((part, "likelihood"), -1))
+            if (ind, part, coord) not in lookup:
+                raise DataFormatError(path, f"body part {name!r} has no {coord!r} column")
+            dest.append(lookup[(ind, part, coord)])
+        l_cols.append(lookup.get((ind, part, "likelihood"), -1))
 
     # float32 pose and likelihood straight from the float64 columns (no float64 copies)
     n_frames, n_parts = columns[0].shape[0], len(bodyparts)
@@ -344,8 +355,8 @@ def _build_session(
                 _raise_likelihood_outside(path, columns, l_cols, bodyparts)
             np.fmax(v, 0.0, out=likelihood[:, p])  # NaN (no value) -> 0, [0, 1] unchanged
 
-    scorer = header["scorer"][int(col_idx[0])]
-    stem = path.stem
+    scorer = header["scorer"][x_cols[0]]
+    stem = file_stem(path)
     name = stem.replace(scorer, "") if scorer and scorer in stem else stem
     return Session(
         pose=pose32,
@@ -354,12 +365,56 @@ def _build_session(
         name=name or stem,
         fps=float(fps) if fps is not None else None,
         source=path,
+        individuals=tuple(kept) if len(kept) > 1 else (),
         extra={
             "scorer": scorer,
-            "individual": individual,
-            "individuals": individuals,
+            "individuals": list(kept),
+            "file_individuals": file_individuals,
         },
     )
+
+
+def _choose_individuals(
+    path: Path, header: dict[str, list[str]], wanted: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    """The individuals to keep (``[]`` for a single-animal file) and all of the file's."""
+    if "individuals" not in header:
+        if wanted:
+            raise DataFormatError(
+                path, f"individuals {list(wanted)} requested but this is a single-animal file"
+            )
+        return [], []
+    in_file = list(dict.fromkeys(header["individuals"]))
+    if wanted:
+        wanted = [str(w) for w in wanted]
+        unknown = [w for w in wanted if w not in in_file]
+        if unknown:
+            raise DataFormatError(path, f"unknown individual(s) {unknown}; this file has {in_file}")
+        if len(set(wanted)) != len(wanted):
+            raise DataFormatError(path, f"individuals {wanted} name one individual twice")
+        return list(wanted), in_file
+    parts_of = {
+        ind: tuple(
+            dict.fromkeys(
+                p
+                for i, p in zip(header["individuals"], header["bodyparts"], strict=True)
+                if i == ind
+            )
+        )
+        for ind in in_file
+    }
+    skeletons = list(parts_of.values())
+    common = max(skeletons, key=lambda sk: (skeletons.count(sk), -skeletons.index(sk)))
+    kept = [ind for ind in in_file if parts_of[ind] == common]
+    left = [ind for ind in in_file if ind not in kept]
+    if left:
+        warnings.warn(
+            f"{path}: individual(s) {left} left out: their body parts "
+            f"{[list(parts_of[i]) for i in left]} differ from the animals' {list(common)} "
+            "(DeepLabCut's unique body parts); name them in data.individuals to keep them",
+            stacklevel=4,
+        )
+    return kept, in_file
 
 
 def _raise_likelihood_outside(

@@ -15,7 +15,7 @@ their value (names ``"0" .. str(max)``); one-hot columns keep the file's column 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,15 @@ def load_labels(
     labels, names
         ``(n_frames,)`` int64 indices into ``names`` with ``UNLABELLED`` (-1) for no label.
     """
+    labels, names, _ = read_plain_labels(path, n_frames, label_names)
+    return labels, names
+
+
+def read_plain_labels(
+    path: str | Path, n_frames: int, label_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, tuple[str, ...], str]:
+    """:func:`load_labels` plus the layout found: ``"names"`` (a label column of names),
+    ``"codes"`` (a label column of integer codes) or ``"onehot"`` (0/1 columns)."""
     path = Path(path)
     df = read_text_csv(path, "label file")
     df = df.apply(lambda col: col.str.strip())
@@ -67,6 +76,7 @@ def load_labels(
         if len(label_cols) > 1:
             raise DataFormatError(path, f"several label columns {label_cols}")
         labels, out_names = _from_label_column(path, df[label_cols[0]].to_numpy(str), names)
+        kind = "names" if _is_names(df[label_cols[0]].to_numpy(str)) else "codes"
     else:
         onehot = [c for c in df.columns if c != frame_col]
         if not onehot:
@@ -75,6 +85,7 @@ def load_labels(
             )
         frames = df[frame_col].to_numpy(str) if frame_col is not None else None
         labels, out_names = _from_onehot(path, df[onehot], frames, names)
+        kind = "onehot"
 
     if frame_col is not None:
         labels = _order_by_frame(path, df[frame_col].to_numpy(str), labels)
@@ -82,7 +93,13 @@ def load_labels(
         raise DataFormatError(
             path, f"{labels.shape[0]} labelled frames but the session has {n_frames} frames"
         )
-    return labels.astype(np.int64), out_names
+    return labels.astype(np.int64), out_names, kind
+
+
+def _is_names(values: np.ndarray) -> bool:
+    """Whether a (valid) label column holds names rather than integer codes."""
+    present = values != ""
+    return not (present.any() and _is_int_text(values)[present].all())
 
 
 _MAX_DIGITS = 9  # frame numbers and label codes above 10**9 are not plausible (and overflow)
@@ -217,3 +234,126 @@ def _order_by_frame(path: Path, frames_text: np.ndarray, labels: np.ndarray) -> 
     out = np.empty_like(labels)
     out[frames] = labels
     return out
+
+
+# ----------------------------------------------------------------------------- name rules
+# Shared with :mod:`dbm_lightning.io.label_formats` (whose docstring states the rules).
+
+
+def name_key(name: object) -> str:
+    """How label names are compared: without case or surrounding spaces."""
+    return str(name).strip().casefold()
+
+
+def dedupe(items: Sequence[str]) -> list[str]:
+    """``items`` without repeats, first occurrences kept in order."""
+    return list(dict.fromkeys(items))
+
+
+class NameRules:
+    """A caller's naming options (``label_names``, ``rename``, ``ignore``).
+
+    ``target`` maps a file's name to its class key (None when ignored); ``classes`` builds the
+    class tuple from the keys present. Bad options raise ValueError.
+    """
+
+    def __init__(
+        self,
+        label_names: Sequence[str] | None = None,
+        rename: Mapping[str, str] | None = None,
+        ignore: Sequence[str] = (),
+    ) -> None:
+        self.ignore = {name_key(n) for n in ([ignore] if isinstance(ignore, str) else ignore)}
+        self.rename: dict[str, str] = {}
+        for old, new in (rename or {}).items():
+            if self.rename.setdefault(name_key(old), name_key(new)) != name_key(new):
+                raise ValueError(f"rename maps {old!r} twice (names ignore case and spaces)")
+        self.fixed: tuple[str, ...] | None = None
+        self.index: dict[str, int] = {}
+        if label_names is not None:
+            given = [label_names] if isinstance(label_names, str) else label_names
+            self.fixed = tuple(str(n).strip() for n in given)
+            keys = [name_key(n) for n in self.fixed]
+            dup = [n for n, k in zip(self.fixed, keys, strict=True) if keys.count(k) > 1]
+            if dup:
+                raise ValueError(f"label_names repeats {dup} (names ignore case and spaces)")
+            both = [n for n, k in zip(self.fixed, keys, strict=True) if k in self.ignore]
+            if both:
+                raise ValueError(f"{both} both in label_names and in ignore")
+            self.index = {k: i for i, k in enumerate(keys)}
+
+    def renamed(self, name: str) -> str:
+        return self.rename.get(name_key(name), name_key(name))
+
+    def target(self, name: str) -> str | None:
+        key = self.renamed(name)
+        return None if key in self.ignore else key
+
+    def plain(self, name: str | None) -> str | None:
+        """A name of the caller's own (``background``): never renamed, maybe ignored."""
+        return None if name is None or name_key(name) in self.ignore else name_key(name)
+
+    def what(self, name: str, kind: str = "label") -> str:
+        """``name`` described for an error message."""
+        key = self.renamed(name)
+        return f"{kind} {name.strip()!r}" + (f" (renamed {key!r})" if key != name_key(name) else "")
+
+    def classes(
+        self, path: Path, present: Sequence[tuple[str, str]], *, alphabetical: bool
+    ) -> tuple[tuple[str, ...], dict[str, int]]:
+        """Class names and ``{key: index}`` for the ``(key, description)`` pairs present:
+        ``label_names`` when given (a key not in it is an error), else the keys, sorted or in
+        order of appearance."""
+        if self.fixed is not None:
+            unknown = dedupe([what for key, what in present if key not in self.index])
+            if unknown:
+                raise DataFormatError(
+                    path, f"{', '.join(unknown)} not in label_names {list(self.fixed)}"
+                )
+            return self.fixed, dict(self.index)
+        keys = dedupe([key for key, _ in present])
+        keys = sorted(keys) if alphabetical else keys
+        return tuple(keys), {k: i for i, k in enumerate(keys)}
+
+    def lookup(self, index: dict[str, int], names: Sequence[str]) -> np.ndarray:
+        """Class index of each file name (UNLABELLED where ignored)."""
+        keys = [self.target(n) for n in names]
+        return np.array([index[k] if k else UNLABELLED for k in keys], np.int64)
+
+
+def load_labels_with_rules(
+    path: str | Path, n_frames: int, rules: NameRules
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """:func:`load_labels` with the name rules (``format="csv"`` of ``read_label_file``)."""
+    raw, file_names, kind = read_plain_labels(path, n_frames)
+    if kind == "codes" and rules.fixed is not None:
+        return load_labels(path, n_frames, rules.fixed)  # codes index into label_names
+    present = [(rules.target(n), rules.what(n)) for n in file_names]
+    out, index = rules.classes(
+        Path(path), [p for p in present if p[0]], alphabetical=kind == "names"
+    )
+    table = np.append(rules.lookup(index, file_names), UNLABELLED)
+    return table[raw], out  # raw == -1 picks the appended UNLABELLED
+
+
+# ----------------------------------------------------------------------------- cells
+
+
+def ints_at_lines(path: Path, text: list[str], lines: list[int], what: str) -> np.ndarray:
+    """Integer cells (``lines`` their line numbers, for the error) as int64."""
+    arr = np.array(text, dtype=str)
+    ok = _is_int_text(arr) & (np.char.str_len(np.char.lstrip(arr, "-")) <= _MAX_DIGITS)
+    if not ok.all():
+        r = int(np.argmin(ok))
+        raise DataFormatError(path, f"line {lines[r]}: {what} {text[r]!r} is not an integer")
+    return arr.astype(np.int64)
+
+
+def frame_index_text(path: Path, frames: pd.Series) -> np.ndarray:
+    """The frame index column as integer text (for :func:`_order_by_frame`)."""
+    v = pd.to_numeric(frames, errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(v) | (v != np.round(v)) | (np.abs(v) >= 10**_MAX_DIGITS)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise DataFormatError(path, f"frame {frames.iloc[r]!r} (row {r + 1}) is not an integer")
+    return v.astype(np.int64).astype(str)

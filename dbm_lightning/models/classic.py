@@ -46,6 +46,7 @@ __all__ = [
     "CLASSIC_MODELS",
     "ClassicModel",
     "GradientBoostingModel",
+    "MajorityModel",
     "RandomForestModel",
     "ClassicPredictor",
     "build_classic",
@@ -445,9 +446,26 @@ class GradientBoostingModel(ClassicModel):
         return threadpool_limits(limits=limit, user_api="openmp")
 
 
+class MajorityModel(ClassicModel):
+    """The floor every model must beat: the most frequent class of the training frames on
+    every frame (``sklearn.dummy.DummyClassifier``, ``model=majority``). Its macro F1 and
+    balanced accuracy show what a score worth nothing looks like on this data."""
+
+    name = "majority"
+
+    def __init__(self, max_train_frames: int | None = None) -> None:
+        super().__init__(None, (1,), max_train_frames, 1)  # the features are not used
+
+    def make_estimator(self, seed: int) -> Any:
+        from sklearn.dummy import DummyClassifier
+
+        return DummyClassifier(strategy="most_frequent")
+
+
 CLASSIC_MODELS: dict[str, type[ClassicModel]] = {
     "random_forest": RandomForestModel,
     "gradient_boosting": GradientBoostingModel,
+    "majority": MajorityModel,
 }
 """``model.name`` -> classic model class (its constructor's arguments are the config keys)."""
 

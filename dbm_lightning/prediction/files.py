@@ -1,4 +1,4 @@
-"""``dbm-predict`` from Python: every DeepLabCut file of a path through a trained model, one frames
+"""``dbm-predict`` from Python: every pose file of a path through a trained model, one frames
 table and one bouts table per session and a ``summary.json`` (:func:`predict_paths`)."""
 
 from __future__ import annotations
@@ -19,22 +19,26 @@ from dbm_lightning.analysis.run_microstates import CHECKPOINT_KEY, microstates_f
 from dbm_lightning.atomic import write_atomic, write_json_atomic
 from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.errors import DataFormatError
-from dbm_lightning.io import load_dlc, scan_folder
+from dbm_lightning.io import scan_folder
+from dbm_lightning.io.compressed import file_stem, kind_suffix
 from dbm_lightning.io.csv_writer import csv_bytes
+from dbm_lightning.io.readers import load_pose
 from dbm_lightning.models.lightning import DBMClassifier
 from dbm_lightning.prediction.bouts import bouts_table
 from dbm_lightning.prediction.session import SessionPrediction, pipeline_state_of, predict_arrays
 from dbm_lightning.runs import load_model
 from dbm_lightning.session import DEFAULT_FPS, Session
+from dbm_lightning.skeleton import BodypartMap
 
 FORMATS = ("csv", "parquet")
 """Table formats ``dbm-predict`` writes."""
 
 
 def find_session_files(path: str | Path) -> list[Path]:
-    """DeepLabCut files to predict: ``path`` itself, or every ``.csv``/``.h5`` file of a
-    folder (not recursive; ``*.labels.csv`` and ``manifest.csv`` skipped; when a stem has both
-    a ``.csv`` and an ``.h5`` the ``.h5`` is used).
+    """Pose files to predict: ``path`` itself, or every pose file of a folder (any registered
+    format, :mod:`dbm_lightning.io.readers`; not recursive; ``X.labels.*`` and
+    ``manifest.csv`` skipped, other files named in a logged warning; when a stem has both a
+    ``.csv`` and an ``.h5`` the ``.h5`` is used).
 
     Raises
     ------
@@ -46,7 +50,7 @@ def find_session_files(path: str | Path) -> list[Path]:
         return [path]
     if not path.exists():
         raise DataFormatError(path, "input not found")
-    entries = scan_folder(path, pattern="{stem}", suffixes=(".csv", ".h5", ".hdf5"))
+    entries = scan_folder(path, pattern="{stem}")
     return sorted(e.path for e in entries)
 
 
@@ -65,7 +69,7 @@ FLOAT_DECIMALS = 8
 """Decimals of the probabilities in the CSV frames tables (``%.8f``)."""
 
 
-def _write_frames(result: SessionPrediction, path: Path, fmt: str) -> Path:
+def write_frames_table(result: SessionPrediction, path: Path, fmt: str = "csv") -> Path:
     """The frames table: CSV through the vectorised writer (pandas when it cannot write a
     column exactly), Parquet through pandas/pyarrow."""
     columns = result.columns()
@@ -95,15 +99,16 @@ def predict_paths(
     paths: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     fmt: str = "csv",
-    smoothing: int = 0,
-    min_bout: int = 1,
-    individual: str | None = None,
+    smoothing: int | None = None,
+    min_bout: int | None = None,
+    individuals: Sequence[str] | None = None,
     fps: float | None = None,
+    bodyparts: BodypartMap | None = None,
     microstates: Microstates | str | Path | None = None,
     skip_errors: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Predict every DeepLabCut file of ``paths`` (files and/or folders) with a checkpoint
+    """Predict every pose file of ``paths`` (files and/or folders) with a checkpoint
     (or the ``model.joblib`` of a classic-arm run).
 
     Writes ``<session>.frames.<ext>`` (:func:`predict_session`'s table) and
@@ -116,9 +121,19 @@ def predict_paths(
     ----------
     fmt
         ``"csv"`` or ``"parquet"``.
-    individual, fps
-        Passed to :func:`dbm_lightning.io.load_dlc`; ``fps`` also gives ``duration_s``
+    smoothing, min_bout
+        Temporal post-processing (:func:`~dbm_lightning.prediction.bouts.smooth_probabilities`
+        window and :func:`~dbm_lightning.prediction.bouts.merge_short_bouts` length, frames);
+        ``None``: what the run chose on its validation sessions (stored with the model; none
+        for older models).
+    individuals, fps
+        Passed to :func:`dbm_lightning.io.readers.load_pose` (default: every individual; the
+        animals of a file are matched to the trained ones by name, or by order when the
+        names differ, as identities are the tracker's); ``fps`` also gives ``duration_s``
         (default: the training's frame rate).
+    bodyparts
+        Maps the files' body parts onto the model's skeleton, after the mapping the training
+        used (recorded in the checkpoint), e.g. ``BodypartMap(rename={"Left Ear": "l_ear"})``.
     skip_errors
         Skip (and list in the summary) files that cannot be read or lack body parts, instead
         of raising.
@@ -143,7 +158,7 @@ def predict_paths(
     except DataFormatError as exc:  # raised after the checkpoint's errors, as before
         missing, files = exc, []
     # the first files are read (a thread, no GIL held while parsing) while the checkpoint loads
-    with _ReadAhead(files, lambda f: load_dlc(f, individual=individual, fps=fps)) as sessions:
+    with _ReadAhead(files, lambda f: load_pose(f, individuals=individuals, fps=fps)) as sessions:
         return _predict_files(
             ckpt,
             files,
@@ -154,6 +169,7 @@ def predict_paths(
             smoothing,
             min_bout,
             fps,
+            bodyparts,
             microstates,
             skip_errors,
             progress,
@@ -195,9 +211,10 @@ def _predict_files(
     missing: DataFormatError | None,
     out_dir: str | Path,
     fmt: str,
-    smoothing: int,
-    min_bout: int,
+    smoothing: int | None,
+    min_bout: int | None,
     fps: float | None,
+    bodyparts: BodypartMap | None,
     microstates: Microstates | str | Path | None,
     skip_errors: bool,
     progress: bool,
@@ -214,6 +231,13 @@ def _predict_files(
         checkpoint = read_checkpoint(ckpt_path)  # read once: the model and its microstates
         module = DBMClassifier.from_checkpoint_file(ckpt_path, checkpoint)
     state = pipeline_state_of(module)
+    from dbm_lightning.evaluation.heldout import stored_postprocess
+
+    stored = stored_postprocess(module, checkpoint)
+    smoothing = stored["smoothing"] if smoothing is None else smoothing
+    min_bout = stored["min_bout"] if min_bout is None else min_bout
+    trained_map = BodypartMap.from_config(state.get("bodypart_map"))
+    user_map = bodyparts or BodypartMap()
     if isinstance(microstates, str | Path):
         microstates = Microstates.load(microstates)
     if microstates is None and checkpoint:
@@ -247,7 +271,7 @@ def _predict_files(
     bar = tqdm(files, desc="dbm-predict", unit="session", disable=not progress)
     for path in bar:
         try:
-            session = sessions.next()
+            session = user_map.apply(trained_map.apply(sessions.next()))
             result = predict_arrays(module, session, microstates, smoothing, min_bout)
         except DataFormatError as exc:
             if not skip_errors:
@@ -256,11 +280,11 @@ def _predict_files(
             continue
         name = session.name
         if name in used:  # e.g. X.csv and X.h5 both given: keep both outputs apart
-            name = f"{path.stem}_{path.suffix.lstrip('.').lower()}"
+            name = f"{file_stem(path)}_{kind_suffix(path).lstrip('.').replace('.', '_')}"
         used.add(name)
         bar.set_postfix_str(name)
         bouts = bouts_table(result.pred, fps=frame_rate, label_names=result.class_names)
-        frames_path = _write_frames(result, out / f"{name}.frames.{ext}", fmt)
+        frames_path = write_frames_table(result, out / f"{name}.frames.{ext}", fmt)
         bouts_path = _write_table(bouts, out / f"{name}.bouts.{ext}", fmt)
         summary["sessions"].append(
             {
