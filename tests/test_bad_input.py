@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import lzma
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -32,8 +33,10 @@ from dbm_lightning.io import (
     read_manifest,
     scan_folder,
 )
+from dbm_lightning.io.readers import load_pose
 from dbm_lightning.labeling import CircleZone, FileLabeler, RuleLabeler
 from dbm_lightning.preprocess import PreprocessConfig
+from dbm_lightning.skeleton import BodypartMap
 
 PARTS = ("nose", "body_centre", "tail_base")
 T = 12
@@ -318,6 +321,105 @@ def all_low_likelihood_prepare(tmp: Path):
     return path, lambda: prepare_session(load_dlc(path), pipeline_state())
 
 
+def compressed_truncated(tmp: Path):
+    packed = tmp / "m01_day1.csv.xz"
+    packed.write_bytes(lzma.compress(good_csv(tmp).read_bytes())[:-20])
+    return packed, lambda: load_pose(packed)
+
+
+def _pair_csv(tmp: Path, individuals=("a", "b"), parts=(PARTS, PARTS)) -> Path:
+    rng = np.random.default_rng(1)
+    header = [["scorer"], ["individuals"], ["bodyparts"], ["coords"]]
+    for ind, ps in zip(individuals, parts, strict=True):
+        for part in ps:
+            for coord in ("x", "y", "likelihood"):
+                header[0].append("DLC_x")
+                header[1].append(ind)
+                header[2].append(part)
+                header[3].append(coord)
+    n = len(header[0]) - 1
+    rows = [f"{t}," + ",".join(f"{v:.2f}" for v in rng.uniform(0.5, 0.9, n)) for t in range(T)]
+    path = tmp / "pairDLC_x.csv"
+    path.write_text("\n".join([",".join(h) for h in header] + rows) + "\n")
+    return path
+
+
+def multi_unknown_individual(tmp: Path):
+    path = _pair_csv(tmp)
+    return path, lambda: load_pose(path, individuals=["c"])
+
+
+def multi_mixed_skeletons(tmp: Path):
+    path = _pair_csv(tmp, parts=(PARTS, ("led",)))
+    return path, lambda: load_pose(path, individuals=["a", "b"])
+
+
+def sleap_h5_without_tracks(tmp: Path):
+    path = tmp / "m01_day1.h5"
+    with h5py.File(path, "w") as f:
+        f["node_names"] = np.array([b"nose"])
+    return path, lambda: load_pose(path)
+
+
+def bodyparts_keep_missing(tmp: Path):
+    path = good_csv(tmp)
+    return path, lambda: BodypartMap(keep=("nose", "ear")).apply(load_pose(path))
+
+
+def bodyparts_rename_collision(tmp: Path):
+    path = good_csv(tmp)
+    return path, lambda: BodypartMap(rename={"tail_base": "Nose"}).apply(load_pose(path))
+
+
+CALTECH = (
+    "Caltech Behavior Annotator - Annotation File\n\nConfiguration file:\nrest\tr\nrun\tu\n\n"
+    "S1:\tstart\tend\ttype\n-----\n"
+)
+
+
+def _label_case(tmp: Path, text: str, name: str = "m01_day1.labels.txt", **labeler):
+    csv = good_csv(tmp)
+    path = tmp / name
+    path.write_text(text)
+    return path, lambda: FileLabeler(**labeler).label(load_pose(csv))
+
+
+def caltech_unknown_stream(tmp: Path):
+    return _label_case(tmp, CALTECH + "\t1\t12\trest\n", stream="S3")
+
+
+def caltech_overlap(tmp: Path):
+    return _label_case(tmp, CALTECH + "\t1\t8\trest\n\t6\t12\trun\n")
+
+
+BORIS = (
+    "Observation id,obs\n,\nTime offset (s),0.0\n,\n"
+    "Time,Media file path,Total length,FPS,Subject,Behavior,Behavioral category,Comment,Status\n"
+)
+
+
+def boris_start_without_stop(tmp: Path):
+    return _label_case(tmp, BORIS + "0.1,v.avi,0.4,30,adult,run,,,START\n", "m01_day1.labels.csv")
+
+
+def boris_subject_not_chosen(tmp: Path):
+    rows = "0.1,v.avi,0.4,30,adult,run,,,START\n0.2,v.avi,0.4,30,adult,run,,,STOP\n"
+    rows += "0.1,v.avi,0.4,30,young,run,,,START\n0.2,v.avi,0.4,30,young,run,,,STOP\n"
+    return _label_case(tmp, BORIS + rows, "m01_day1.labels.csv")
+
+
+def simba_two_behaviours(tmp: Path):
+    rows = "".join(f"{t},{t * 1.5},{t * 2.5},{int(t == 3)},{int(t in (3, 4))}\n" for t in range(T))
+    return _label_case(tmp, ",nose_x,nose_y,rest,walk\n" + rows, "m01_day1.labels.csv")
+
+
+def labels_pattern_ambiguous(tmp: Path):
+    csv = good_csv(tmp)
+    good_labels(tmp, "m01_day1.labels.csv")
+    (tmp / "m01_day1.labels.txt").write_text(CALTECH)
+    return tmp / "m01_day1.labels.*", lambda: FileLabeler().label(load_pose(csv))
+
+
 def _drop_header(i: int) -> Callable[[list[str]], object]:
     return lambda lines: lines.pop(i)
 
@@ -379,7 +481,9 @@ CASES = [
     pytest.param(h5_repeated_frames, "not consecutive", id="h5-repeated-frames"),
     # --- label files
     pytest.param(labels_wrong_frame_count, "session has 12 frames", id="labels-wrong-frame-count"),
-    pytest.param(labels_unknown_name, "unknown label(s) ['sniffing']", id="labels-unknown-name"),
+    pytest.param(
+        labels_unknown_name, "label 'sniffing' not in label_names", id="labels-unknown-name"
+    ),
     pytest.param(labels_non_integer_frame, "not an integer", id="labels-non-integer-frame"),
     pytest.param(labels_duplicated_frame, "more than once", id="labels-duplicated-frame"),
     pytest.param(labels_mixed_codes_and_names, "mixes names and integer codes", id="labels-mixed"),
@@ -393,9 +497,26 @@ CASES = [
     pytest.param(mat_variable_not_a_cell, "not a cell", id="mat-variable-not-a-cell"),
     pytest.param(
         _raw(b"MATLAB 5.0 MAT-file" + bytes(200), "dbm.mat", load_dbm_mat),
-        "v7.3",
-        id="mat-not-hdf5",
+        "not a readable MATLAB .mat file",
+        id="mat-v5-garbage",
     ),
+    # --- the other pose formats, through the registry
+    pytest.param(compressed_truncated, "corrupted or truncated .xz", id="csv-xz-truncated"),
+    pytest.param(multi_unknown_individual, "unknown individual(s) ['c']", id="ma-unknown-id"),
+    pytest.param(multi_mixed_skeletons, "have different body parts", id="ma-mixed-skeletons"),
+    pytest.param(sleap_h5_without_tracks, "nor a SLEAP analysis file", id="sleap-h5-no-tracks"),
+    pytest.param(_raw(b"junk" * 50, "m01_day1.slp", load_pose), "m01_day1.slp", id="slp-junk"),
+    pytest.param(_raw(b"junk" * 50, "m01_day1.nwb", load_pose), "m01_day1.nwb", id="nwb-junk"),
+    pytest.param(_raw(b"x", "m01_day1.avi", load_pose), "not a pose file", id="pose-unknown-kind"),
+    pytest.param(bodyparts_keep_missing, "bodyparts.keep names part(s) ['ear']", id="map-keep"),
+    pytest.param(bodyparts_rename_collision, "two parts are named 'Nose'", id="map-collision"),
+    # --- the annotation tools' label formats, through the FileLabeler
+    pytest.param(caltech_unknown_stream, "S3", id="caltech-unknown-stream"),
+    pytest.param(caltech_overlap, "overlap", id="caltech-overlapping-intervals"),
+    pytest.param(boris_start_without_stop, "START", id="boris-start-without-stop"),
+    pytest.param(boris_subject_not_chosen, "subject", id="boris-several-subjects"),
+    pytest.param(simba_two_behaviours, "walk", id="simba-two-behaviours-at-once"),
+    pytest.param(labels_pattern_ambiguous, "matches 2 files", id="labels-pattern-ambiguous"),
     # --- catalogue
     pytest.param(scan_pattern_matches_nothing, "no session file matches", id="scan-no-match"),
     pytest.param(scan_folder_missing, "folder not found", id="scan-folder-missing"),

@@ -25,14 +25,15 @@ from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.evaluation.files import SUMMARY_FILE, Evaluation
 from dbm_lightning.evaluation.scores import DEFAULT_IOU, Scores, score_session
 from dbm_lightning.models.inference import run_model
-from dbm_lightning.prediction.bouts import merge_short_bouts, smooth_probabilities
+from dbm_lightning.prediction.bouts import (
+    POSTPROCESS_KEY,
+    merge_short_bouts,
+    smooth_probabilities,
+)
 from dbm_lightning.prediction.files import write_frames_table
 from dbm_lightning.prediction.session import SessionPrediction
 from dbm_lightning.ranges import between, check_ranges, satisfies
 from dbm_lightning.session import UNLABELLED
-
-CHECKPOINT_KEY = "dbm_postprocess"
-"""Where a checkpoint stores the post-processing chosen on validation."""
 
 
 def _non_negative_ints(values: Sequence[int]) -> bool:
@@ -168,27 +169,15 @@ def flat_metrics(evaluation: Evaluation, prefix: str) -> dict[str, float]:
 
 
 def store_postprocess(ckpt_path: str | Path, chosen: dict[str, int]) -> Path:
-    """Store the chosen post-processing in a checkpoint under :data:`CHECKPOINT_KEY`
+    """Store the chosen post-processing in a checkpoint under
+    :data:`~dbm_lightning.prediction.bouts.POSTPROCESS_KEY`
     (atomic rewrite; plain numbers, so the checkpoint still loads with weights_only)."""
     import torch
 
     path = Path(ckpt_path)
     ckpt = read_checkpoint(path)
-    ckpt[CHECKPOINT_KEY] = {k: int(v) for k, v in chosen.items()}
+    ckpt[POSTPROCESS_KEY] = {k: int(v) for k, v in chosen.items()}
     return write_atomic(path, lambda tmp: torch.save(ckpt, tmp))
-
-
-def stored_postprocess(model: Any, checkpoint: dict[str, Any] | None) -> dict[str, int]:
-    """The post-processing a trained model was given on validation (``smoothing`` 0 and
-    ``min_bout`` 1, i.e. none, for a model trained before it was chosen)."""
-    stored = (checkpoint or {}).get(CHECKPOINT_KEY)
-    if stored is None:
-        stored = getattr(getattr(model, "model", model), "postprocess", None)
-    stored = stored or {}
-    return {
-        "smoothing": int(stored.get("smoothing", 0)),
-        "min_bout": int(stored.get("min_bout", 1)),
-    }
 
 
 def write_heldout_predictions(

@@ -68,15 +68,15 @@ import pandas as pd
 
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io.labels import (
-    _FRAME_COLUMNS,
-    _LABEL_COLUMNS,
+    FRAME_COLUMNS,
+    LABEL_COLUMNS,
     NameRules,
-    _order_by_frame,
     dedupe,
     frame_index_text,
     ints_at_lines,
     load_labels_with_rules,
     name_key,
+    order_by_frame,
 )
 from dbm_lightning.session import UNLABELLED
 
@@ -189,7 +189,7 @@ class _Source:
 
 def _is_frame_header(name: str) -> bool:
     low = name.strip().lower()
-    return low in _FRAME_COLUMNS or low.startswith("unnamed: 0")
+    return low in FRAME_COLUMNS or low.startswith("unnamed: 0")
 
 
 def _numbers(col: pd.Series) -> np.ndarray:
@@ -235,7 +235,7 @@ def _detect(src: _Source) -> str:
     header = [name_key(c) for c in rows[0][1]] if rows else []
     if len(header) >= 2 and _is_frame_header(header[0]) and header[1] == "background":
         return "deepethogram"
-    if any(h in _LABEL_COLUMNS for h in header):
+    if any(h in LABEL_COLUMNS for h in header):
         return "csv"
     df = src.table()
     cols = list(df.columns)
@@ -581,7 +581,7 @@ def _read_columns(src: _Source, n_frames: int, rules: NameRules, fmt: str, backg
     labels = np.where(n_hot == 1, cls_hot.argmax(axis=1) if len(out) else 0, fill)
     labels[(ignored_hot & (n_hot == 0)) | (values == -1).any(axis=1)] = UNLABELLED
     if frame_col is not None:
-        labels = _order_by_frame(path, frame_index_text(path, df[frame_col]), labels)
+        labels = order_by_frame(path, frame_index_text(path, df[frame_col]), labels)
     if labels.shape[0] != n_frames:
         raise DataFormatError(
             path, f"{labels.shape[0]} labelled frames but the session has {n_frames} frames"

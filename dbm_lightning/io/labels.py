@@ -25,8 +25,8 @@ from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io.text_tables import read_text_csv
 from dbm_lightning.session import UNLABELLED
 
-_FRAME_COLUMNS = ("frame", "frames", "frame_index", "index", "")
-_LABEL_COLUMNS = ("label", "labels", "behavior", "behaviour")
+FRAME_COLUMNS = ("frame", "frames", "frame_index", "index", "")
+LABEL_COLUMNS = ("label", "labels", "behavior", "behaviour")
 
 
 def load_labels(
@@ -67,9 +67,9 @@ def read_plain_labels(
         raise DataFormatError(path, "label file has no columns")
 
     frame_col = None
-    if lower[0] in _FRAME_COLUMNS or lower[0].startswith("unnamed: 0"):
+    if lower[0] in FRAME_COLUMNS or lower[0].startswith("unnamed: 0"):
         frame_col = df.columns[0]
-    label_cols = [c for c, lc in zip(df.columns, lower, strict=True) if lc in _LABEL_COLUMNS]
+    label_cols = [c for c, lc in zip(df.columns, lower, strict=True) if lc in LABEL_COLUMNS]
     names = tuple(label_names) if label_names is not None else None
 
     if label_cols:
@@ -88,7 +88,7 @@ def read_plain_labels(
         kind = "onehot"
 
     if frame_col is not None:
-        labels = _order_by_frame(path, df[frame_col].to_numpy(str), labels)
+        labels = order_by_frame(path, df[frame_col].to_numpy(str), labels)
     if labels.shape[0] != n_frames:
         raise DataFormatError(
             path, f"{labels.shape[0]} labelled frames but the session has {n_frames} frames"
@@ -205,7 +205,7 @@ def _from_onehot(
     return labels.astype(np.int64), names
 
 
-def _order_by_frame(path: Path, frames_text: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def order_by_frame(path: Path, frames_text: np.ndarray, labels: np.ndarray) -> np.ndarray:
     is_int = _is_int_text(frames_text)
     if not is_int.all():
         r = int(np.argmin(is_int))
@@ -350,7 +350,7 @@ def ints_at_lines(path: Path, text: list[str], lines: list[int], what: str) -> n
 
 
 def frame_index_text(path: Path, frames: pd.Series) -> np.ndarray:
-    """The frame index column as integer text (for :func:`_order_by_frame`)."""
+    """The frame index column as integer text (for :func:`order_by_frame`)."""
     v = pd.to_numeric(frames, errors="coerce").to_numpy(np.float64)
     bad = ~np.isfinite(v) | (v != np.round(v)) | (np.abs(v) >= 10**_MAX_DIGITS)
     if bad.any():

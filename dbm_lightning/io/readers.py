@@ -50,7 +50,20 @@ def _load_h5(path: Path, individuals: Sequence[str] | None = None, fps: float | 
 
     if is_sleap_analysis_h5(path):
         return load_sleap(path, individuals=individuals, fps=fps)
-    return load_dlc(path, individuals=individuals, fps=fps)
+    try:
+        return load_dlc(path, individuals=individuals, fps=fps)
+    except DataFormatError as exc:
+        if "no pandas table" not in exc.problem:
+            raise
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            names = sorted(f)[:6]
+        raise DataFormatError(
+            path,
+            f"neither a DeepLabCut H5 table nor a SLEAP analysis file (it holds {names}; "
+            "SLEAP's has 'tracks' and 'node_names')",
+        ) from None
 
 
 def _load_slp(path: Path, individuals: Sequence[str] | None = None, fps: float | None = None):

@@ -9,6 +9,24 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+POSTPROCESS_KEY = "dbm_postprocess"
+"""Where a checkpoint stores the post-processing its run chose on validation."""
+
+
+def stored_postprocess(model: object, checkpoint: dict | None) -> dict[str, int]:
+    """The post-processing a trained model was given on validation (a checkpoint's
+    :data:`POSTPROCESS_KEY`, or a classic model's ``postprocess``); ``smoothing`` 0 and
+    ``min_bout`` 1 (none) for a model trained before it was chosen."""
+    stored = (checkpoint or {}).get(POSTPROCESS_KEY)
+    if stored is None:
+        stored = getattr(getattr(model, "model", model), "postprocess", None)
+    stored = stored or {}
+    return {
+        "smoothing": int(stored.get("smoothing", 0)),
+        "min_bout": int(stored.get("min_bout", 1)),
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # per-frame post-processing
 # --------------------------------------------------------------------------------------------

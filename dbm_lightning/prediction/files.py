@@ -24,7 +24,7 @@ from dbm_lightning.io.compressed import file_stem, kind_suffix
 from dbm_lightning.io.csv_writer import csv_bytes
 from dbm_lightning.io.readers import load_pose
 from dbm_lightning.models.lightning import DBMClassifier
-from dbm_lightning.prediction.bouts import bouts_table
+from dbm_lightning.prediction.bouts import bouts_table, stored_postprocess
 from dbm_lightning.prediction.session import SessionPrediction, pipeline_state_of, predict_arrays
 from dbm_lightning.runs import load_model
 from dbm_lightning.session import DEFAULT_FPS, Session
@@ -231,8 +231,6 @@ def _predict_files(
         checkpoint = read_checkpoint(ckpt_path)  # read once: the model and its microstates
         module = DBMClassifier.from_checkpoint_file(ckpt_path, checkpoint)
     state = pipeline_state_of(module)
-    from dbm_lightning.evaluation.heldout import stored_postprocess
-
     stored = stored_postprocess(module, checkpoint)
     smoothing = stored["smoothing"] if smoothing is None else smoothing
     min_bout = stored["min_bout"] if min_bout is None else min_bout

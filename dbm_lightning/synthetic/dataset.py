@@ -1,5 +1,5 @@
-"""Synthetic datasets on disk: DeepLabCut CSV and true-label files, the manifest, and a cache
-folder keyed on the configuration (:func:`ensure_dataset`).
+"""Synthetic datasets on disk: DeepLabCut CSV (single- or multi-animal) and true-label files,
+the manifest, and a cache folder keyed on the configuration (:func:`ensure_dataset`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,9 @@ from dbm_lightning.synthetic.model import (
     TRUE_BEHAVIOURS,
     SyntheticConfig,
     condition_of,
-    mouse_names,
+    config_dict,
 )
-from dbm_lightning.synthetic.simulate import session_arrays
+from dbm_lightning.synthetic.sessions import session_data, session_ids
 
 
 def write_dlc_csv(
@@ -35,13 +35,30 @@ def write_dlc_csv(
     likelihood: np.ndarray,
     bodyparts: tuple[str, ...] = BODYPARTS,
     scorer: str = SCORER,
+    individuals: Sequence[str] | None = None,
 ) -> None:
     """Write a single-animal DeepLabCut CSV (header rows ``scorer``, ``bodyparts``,
-    ``coords``; first column the frame index; x, y with 3 decimals, likelihood with 4)."""
+    ``coords``; first column the frame index; x, y with 3 decimals, likelihood with 4).
+
+    With ``individuals``, a multi-animal (maDLC) CSV: header rows ``scorer``, ``individuals``,
+    ``bodyparts``, ``coords``; ``pose`` then holds ``len(individuals) x len(bodyparts)`` parts,
+    individual-major (every part of the first individual, then of the second, ...), and the
+    columns follow that order, x, y, likelihood per part.
+    """
     t, p, _ = pose.shape
-    header = [
-        ",".join(["scorer"] + [scorer] * (3 * p)),
-        ",".join(["bodyparts"] + [b for b in bodyparts for _ in range(3)]),
+    n_ind = len(individuals) if individuals else 1
+    if p != n_ind * len(bodyparts):
+        raise ValueError(
+            f"pose has {p} parts, expected {n_ind} individual(s) x {len(bodyparts)} body parts"
+        )
+    header = [",".join(["scorer"] + [scorer] * (3 * p))]
+    if individuals:
+        per_individual = 3 * len(bodyparts)
+        header.append(
+            ",".join(["individuals"] + [i for i in individuals for _ in range(per_individual)])
+        )
+    header += [
+        ",".join(["bodyparts"] + [b for _ in range(n_ind) for b in bodyparts for _ in range(3)]),
         ",".join(["coords"] + ["x", "y", "likelihood"] * p),
     ]
     columns: dict[str, np.ndarray] = {"frame": np.arange(t)}
@@ -58,11 +75,11 @@ def write_dlc_csv(
     Path(path).write_bytes("\n".join(header).encode() + b"\n" + body)
 
 
-def _write_labels(path: Path, labels: np.ndarray) -> None:
+def _write_labels(path: Path, labels: np.ndarray, names: Sequence[str] = TRUE_BEHAVIOURS) -> None:
     """``frame,label`` with the true behaviour's name of every frame."""
     columns = {
         "frame": np.arange(len(labels)),
-        "label": pd.Categorical.from_codes(labels, categories=list(TRUE_BEHAVIOURS)),
+        "label": pd.Categorical.from_codes(labels, categories=list(names)),
     }
     Path(path).write_bytes(csv_bytes(columns, line_end="\n"))
 
@@ -70,26 +87,42 @@ def _write_labels(path: Path, labels: np.ndarray) -> None:
 def write_dataset(out_dir: str | Path, config: SyntheticConfig | None = None) -> Path:
     """Write every session of ``config`` into ``out_dir`` and return it.
 
-    Files: ``{mouse}_day{day}.csv`` (DeepLabCut CSV, scorer ``DLC_synthetic``),
+    Files: ``{mouse}_day{day}.csv`` (DeepLabCut CSV, scorer ``DLC_synthetic``; with two
+    animals ``{pair}_day{day}.csv``, multi-animal, individuals ``a`` and ``b``),
     ``{mouse}_day{day}.labels.csv`` (``frame,label`` with the true behaviour names),
-    ``manifest.csv`` (``path,mouse,day,condition``, paths relative to ``out_dir``) and
-    ``synthetic_config.json`` (the configuration and generator version).
+    ``manifest.csv`` (``path,mouse,day,condition``, paths relative to ``out_dir``, plus an
+    ``fps`` column, each session's frame rate, with a domain shift or two animals) and
+    ``synthetic_config.json`` (the configuration and generator version); with a domain shift
+    also ``domain_shift.json`` (each mouse's :meth:`~DomainShift.to_dict`).
     """
     config = config or SyntheticConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = ["path,mouse,day,condition"]
-    for mi, mouse in enumerate(mouse_names(config.mice)):
+    with_fps = config.domain_shift > 0 or config.animals > 1
+    manifest = ["path,mouse,day,condition" + (",fps" if with_fps else "")]
+    shifts = {}
+    for mi, mouse in enumerate(session_ids(config)):
         condition = condition_of(mi, config.mice)
         for day in range(1, config.days + 1):
-            pose, like, labels = session_arrays(config, mi, day)
+            data = session_data(config, mi, day)
             stem = f"{mouse}_day{day}"
-            write_dlc_csv(out / f"{stem}.csv", pose, like)
-            _write_labels(out / f"{stem}.labels.csv", labels)
-            manifest.append(f"{stem}.csv,{mouse},{day},{condition}")
+            write_dlc_csv(
+                out / f"{stem}.csv",
+                data.pose,
+                data.likelihood,
+                data.parts,
+                individuals=data.individuals or None,
+            )
+            _write_labels(out / f"{stem}.labels.csv", data.labels, data.label_names)
+            row = f"{stem}.csv,{mouse},{day},{condition}"
+            manifest.append(row + (f",{data.fps!r}" if with_fps else ""))
+        if config.domain_shift > 0:
+            shifts[mouse] = data.shift.to_dict(data.fps)
     (out / "synthetic_config.json").write_text(
-        json.dumps({"generator_version": GENERATOR_VERSION, **asdict(config)}, indent=2) + "\n"
+        json.dumps({"generator_version": GENERATOR_VERSION, **config_dict(config)}, indent=2) + "\n"
     )
+    if shifts:
+        (out / "domain_shift.json").write_text(json.dumps(shifts, indent=2) + "\n")
     # The manifest last: its presence marks a complete dataset.
     (out / "manifest.csv").write_text("\n".join(manifest) + "\n")
     return out
@@ -97,7 +130,7 @@ def write_dataset(out_dir: str | Path, config: SyntheticConfig | None = None) ->
 
 def config_key(config: SyntheticConfig) -> str:
     """Short hash of the configuration and the generator version (the cache folder name)."""
-    payload = json.dumps({"v": GENERATOR_VERSION, **asdict(config)}, sort_keys=True)
+    payload = json.dumps({"v": GENERATOR_VERSION, **config_dict(config)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

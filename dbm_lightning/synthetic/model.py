@@ -4,7 +4,7 @@ the semi-Markov behaviour chain (target time shares and the bout-to-bout transit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -63,6 +63,13 @@ class SyntheticConfig:
     day 1 / day 7 (controls keep ``centre_start``). ``dropout_rate``: low-likelihood bursts per
     body part per 1,000 frames. ``outlier_rate``: single-frame outlier jumps per body part per
     1,000 frames. ``jitter_px``: standard deviation of the (correlated) tracking jitter.
+
+    ``animals``: 1 (one mouse per session, the operant box) or 2 (a pair per session, with the
+    pair behaviours of :mod:`~dbm_lightning.synthetic.social`; ``mice`` is then the number of
+    pairs). ``domain_shift`` in [0, 1]: how strongly every mouse (or pair) differs in body
+    size, camera (scale, rotation, offset), frame rate and tracking noise (see
+    :mod:`~dbm_lightning.synthetic.shift`; 0 = none, the data of generator version 1 byte for
+    byte). ``swap_rate``: identity swaps of a pair's tracks per 1,000 frames (two animals only).
     """
 
     mice: int = 8
@@ -75,6 +82,9 @@ class SyntheticConfig:
     dropout_rate: float = 2.5
     outlier_rate: float = 2.0
     jitter_px: float = 1.5
+    animals: int = 1
+    domain_shift: float = 0.0
+    swap_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mice < 1 or self.days < 1 or self.frames < 2:
@@ -88,6 +98,26 @@ class SyntheticConfig:
             value = getattr(self, name)
             if not 0.0 < value < 0.8:
                 raise ValueError(f"{name} must be in (0, 0.8), got {value}")
+        if self.animals not in (1, 2):
+            raise ValueError(f"animals must be 1 or 2, got {self.animals}")
+        if not 0.0 <= self.domain_shift <= 1.0:
+            raise ValueError(f"domain_shift must be in [0, 1], got {self.domain_shift}")
+        if self.swap_rate < 0 or (self.swap_rate > 0 and self.animals != 2):
+            raise ValueError(
+                f"swap_rate must be >= 0, and 0 unless animals=2; got swap_rate={self.swap_rate}"
+            )
+
+
+_LATER_FIELDS = ("animals", "domain_shift", "swap_rate")
+"""Fields added after generator version 1: left out of :func:`config_dict` at their defaults."""
+
+
+def config_dict(config: SyntheticConfig) -> dict:
+    """The configuration as a dict (JSON-able), without the later fields that are at their
+    defaults: a default configuration has the same ``synthetic_config.json`` and cache key as
+    before they existed."""
+    default = {f.name: f.default for f in fields(SyntheticConfig)}
+    return {k: v for k, v in asdict(config).items() if k not in _LATER_FIELDS or v != default[k]}
 
 
 @dataclass(frozen=True)
@@ -115,9 +145,13 @@ def session_rng(seed: int, mouse_idx: int, day: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(mouse_idx), int(day)]))
 
 
-def mouse_traits(seed: int, mouse_idx: int) -> MouseTraits:
-    """Body traits of one mouse, drawn from its own generator (same on every day)."""
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(mouse_idx), 1_000_003]))
+def mouse_traits(seed: int, mouse_idx: int, individual: int = 0) -> MouseTraits:
+    """Body traits of one mouse, drawn from its own generator (same on every day).
+
+    ``individual`` > 0 draws the traits of another animal of the same session (the partner of
+    a pair) from a generator of its own."""
+    key = [int(seed), int(mouse_idx), 1_000_003] + ([int(individual)] if individual else [])
+    rng = np.random.default_rng(np.random.SeedSequence(key))
     pref = np.exp(rng.normal(0.0, 0.15, len(TRUE_BEHAVIOURS)))
     pref[_CENTRE] = 1.0  # the centre-port share is set by the learning curve alone
     return MouseTraits(

@@ -1,19 +1,19 @@
-"""Simulation of one session: behaviour bouts filling a latent track (body-centre path,
+"""Simulation of one mouse's session: behaviour bouts filling a latent track (body-centre path,
 heading, posture), the six-part skeleton, DeepLabCut-like tracking noise, and
-:func:`simulate_session` / :func:`generate_sessions` on top of them.
+:func:`simulate_session` on top of them. The track, walk, skeleton and noise helpers are also
+the pieces of the two-animal simulation (:mod:`~dbm_lightning.synthetic.social`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.signal import lfilter
 
-from dbm_lightning.session import DEFAULT_FPS, Session
+from dbm_lightning.session import DEFAULT_FPS
 from dbm_lightning.synthetic.model import (
     ARENA,
-    BODYPARTS,
     CENTRE_END,
     CENTRE_START,
     DURATION,
@@ -25,22 +25,27 @@ from dbm_lightning.synthetic.model import (
     PORTS,
     REAR,
     REST,
-    SCORER,
     TRUE_BEHAVIOURS,
     MouseTraits,
-    SyntheticConfig,
     behaviour_shares,
-    condition_of,
-    mouse_names,
-    mouse_traits,
-    session_rng,
     transition_matrix,
 )
+from dbm_lightning.synthetic.shift import DomainShift
 
 # Body-part offsets along the body axis, as fractions of the body length (body centre = 0).
-_HEAD, _NOSE, _EAR, _EAR_SPAN, _TAIL = 0.40, 0.60, 0.29, 0.09, 0.45
-_MARGIN = 62.0  # body centre stays this far from the walls, so every part stays inside
-_BODY_BOX = (ARENA[0] + _MARGIN, ARENA[1] - _MARGIN, ARENA[2] + _MARGIN, ARENA[3] - _MARGIN)
+HEAD_AT, NOSE_AT, EAR_AT, EAR_SPAN, TAIL_AT = 0.40, 0.60, 0.29, 0.09, 0.45
+MARGIN = 62.0  # body centre stays this far from the walls, so every part stays inside
+BODY_BOX = (ARENA[0] + MARGIN, ARENA[1] - MARGIN, ARENA[2] + MARGIN, ARENA[3] - MARGIN)
+Box = tuple[float, float, float, float]
+
+
+def body_box(body_scale: float = 1.0) -> Box:
+    """Where the body centre may go (``x0, x1, y0, y1``): :data:`BODY_BOX`, its margin grown
+    for animals larger than usual (``body_scale`` > 1) so that every part stays inside."""
+    if body_scale <= 1.0:
+        return BODY_BOX
+    m = MARGIN * body_scale
+    return (ARENA[0] + m, ARENA[1] - m, ARENA[2] + m, ARENA[3] - m)
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,7 +53,7 @@ _BODY_BOX = (ARENA[0] + _MARGIN, ARENA[1] - _MARGIN, ARENA[2] + _MARGIN, ARENA[3
 
 
 @dataclass
-class _Track:
+class Track:
     """Per-frame latent state of one session (filled bout by bout)."""
 
     centre: np.ndarray  # (T, 2)
@@ -61,7 +66,7 @@ class _Track:
     labels: np.ndarray  # (T,)
 
     @classmethod
-    def empty(cls, n: int) -> _Track:
+    def empty(cls, n: int) -> Track:
         return cls(
             centre=np.zeros((n, 2)),
             heading=np.zeros(n),
@@ -72,6 +77,10 @@ class _Track:
             nose_extra=np.zeros((n, 2)),
             labels=np.zeros(n, dtype=np.int64),
         )
+
+    def cut(self, n: int) -> Track:
+        """The first ``n`` frames."""
+        return Track(**{k: v[:n] for k, v in vars(self).items()})
 
 
 def _ramp(n: int, fps: float, rise_s: float = 0.25) -> np.ndarray:
@@ -84,7 +93,8 @@ def _ramp(n: int, fps: float, rise_s: float = 0.25) -> np.ndarray:
     return env * env * (3.0 - 2.0 * env)
 
 
-def _duration_frames(behaviour: int, rng: np.random.Generator, fps: float) -> int:
+def duration_frames(behaviour: int, rng: np.random.Generator, fps: float) -> int:
+    """A bout length (frames) of ``behaviour``: lognormal seconds, clipped, times ``fps``."""
     median, sigma = DURATION[behaviour]
     seconds = float(np.clip(median * np.exp(sigma * rng.standard_normal()), MIN_DUR, MAX_DUR))
     return max(2, int(round(seconds * fps)))
@@ -118,12 +128,13 @@ def _bezier_path(
     return pos, np.unwrap(np.concatenate([[h0], heading]))[1:]
 
 
-def _inside(p: np.ndarray) -> np.ndarray:
-    x0, x1, y0, y1 = _BODY_BOX
+def inside(p: np.ndarray, box: Box = BODY_BOX) -> np.ndarray:
+    """Whether the points ``p`` (``(..., 2)``) lie in ``box``."""
+    x0, x1, y0, y1 = box
     return (p[..., 0] >= x0) & (p[..., 0] <= x1) & (p[..., 1] >= y0) & (p[..., 1] <= y1)
 
 
-def _walk(
+def walk(
     pos: np.ndarray,
     heading: float,
     target: np.ndarray | None,
@@ -131,19 +142,21 @@ def _walk(
     rng: np.random.Generator,
     traits: MouseTraits,
     fps: float,
+    box: Box = BODY_BOX,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A locomotion bout: to ``target`` (a port approach) or to a random reachable point."""
+    """A locomotion bout: to ``target`` (a port approach) or to a random reachable point of
+    ``box``; returns the body centre ``(n, 2)`` and heading ``(n,)`` of its frames."""
     speed = float(np.clip(rng.uniform(190.0, 330.0) * traits.speed_scale, 170.0, 380.0))
     if target is None:
-        seconds = _duration_frames(LOCO, rng, fps) / fps
+        seconds = duration_frames(LOCO, rng, fps) / fps
         length = speed * seconds
         angles = heading + rng.normal(0.0, 1.0, 16)
         cand = pos + length * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-        ok = np.flatnonzero(_inside(cand))
+        ok = np.flatnonzero(inside(cand, box))
         if ok.size:
             target = cand[ok[0]]
         else:  # hemmed in by walls: head for a random point of the arena
-            x0, x1, y0, y1 = _BODY_BOX
+            x0, x1, y0, y1 = box
             target = np.array([rng.uniform(x0, x1), rng.uniform(y0, y1)])
         direction = np.arctan2(*(target - pos)[::-1])
         end_heading = direction + rng.normal(0.0, 0.3)
@@ -159,7 +172,7 @@ def _walk(
         spin = heading + (start_heading - heading) * np.arange(1, n_turn + 1) / n_turn
         centre = np.concatenate([np.tile(pos, (n_turn, 1)), centre])
         head = np.concatenate([spin, head])
-    x0, x1, y0, y1 = _BODY_BOX
+    x0, x1, y0, y1 = box
     centre[:, 0] = np.clip(centre[:, 0], x0, x1)
     centre[:, 1] = np.clip(centre[:, 1], y0, y1)
     return centre, head
@@ -173,12 +186,12 @@ def _port_pose(
     head_target = np.array([px + rng.uniform(-14.0, 14.0), py + rng.uniform(12.0, 28.0)])
     heading = -np.pi / 2 + rng.normal(0.0, 0.15)
     axis = np.array([np.cos(heading), np.sin(heading)])
-    centre = head_target - _HEAD * traits.body_length * axis
+    centre = head_target - HEAD_AT * traits.body_length * axis
     return centre, heading, head_target
 
 
-def _fill_still(
-    track: _Track,
+def fill_still(
+    track: Track,
     sl: slice,
     behaviour: int,
     pos: np.ndarray,
@@ -229,19 +242,20 @@ def _simulate_track(
     fps: float,
     centre_start: float,
     centre_end: float,
-) -> _Track:
+    box: Box = BODY_BOX,
+) -> Track:
     shares = behaviour_shares(condition, day, centre_start, centre_end, traits.preference)
     trans = np.cumsum(transition_matrix(shares), axis=1)
     buffer = frames + int(12 * fps)
-    track = _Track.empty(buffer)
-    x0, x1, y0, y1 = _BODY_BOX
+    track = Track.empty(buffer)
+    x0, x1, y0, y1 = box
     pos = np.array([rng.uniform(x0, x1), rng.uniform(y0, y1)])
     heading = float(rng.uniform(-np.pi, np.pi))
     t = 0
     behaviour = REST
     while t < frames:
         if behaviour == LOCO:
-            centre, head = _walk(pos, heading, None, None, rng, traits, fps)
+            centre, head = walk(pos, heading, None, None, rng, traits, fps, box)
             n = len(centre)
             sl = slice(t, min(t + n, buffer))
             m = sl.stop - sl.start
@@ -253,7 +267,7 @@ def _simulate_track(
             if name in PORTS:
                 stand, stand_heading, _ = _port_pose(name, rng, traits)
                 if np.hypot(*(stand - pos)) > 15.0:
-                    centre, head = _walk(pos, heading, stand, stand_heading, rng, traits, fps)
+                    centre, head = walk(pos, heading, stand, stand_heading, rng, traits, fps, box)
                     sl = slice(t, min(t + len(centre), buffer))
                     m = sl.stop - sl.start
                     track.centre[sl], track.heading[sl] = centre[:m], head[:m]
@@ -262,17 +276,17 @@ def _simulate_track(
                 pos, heading = stand, stand_heading
                 if t >= frames:
                     break
-            n = _duration_frames(behaviour, rng, fps)
+            n = duration_frames(behaviour, rng, fps)
             sl = slice(t, min(t + n, buffer))
-            _fill_still(track, sl, behaviour, pos, heading, rng, fps)
+            fill_still(track, sl, behaviour, pos, heading, rng, fps)
             t = sl.stop
             if name in PORTS and t < frames:  # walk away from the wall after a port visit
                 away = np.pi / 2 + rng.normal(0.0, 0.5)
                 dist = rng.uniform(110.0, 200.0)
-                x0, x1, y0, y1 = _BODY_BOX
+                x0, x1, y0, y1 = box
                 goal = pos + dist * np.array([np.cos(away), np.sin(away)])
                 goal = np.clip(goal, [x0, y0], [x1, y1])
-                centre, head = _walk(pos, heading, goal, away, rng, traits, fps)
+                centre, head = walk(pos, heading, goal, away, rng, traits, fps, box)
                 sl = slice(t, min(t + len(centre), buffer))
                 m = sl.stop - sl.start
                 track.centre[sl], track.heading[sl] = centre[:m], head[:m]
@@ -281,32 +295,27 @@ def _simulate_track(
                 t = sl.stop
         behaviour = int(np.searchsorted(trans[behaviour], rng.random(), side="right"))
         behaviour = min(behaviour, len(TRUE_BEHAVIOURS) - 1)
-    for name in ("centre", "heading", "head_scale", "ear_scale", "tail_scale"):
-        setattr(track, name, getattr(track, name)[:frames])
-    track.head_extra = track.head_extra[:frames]
-    track.nose_extra = track.nose_extra[:frames]
-    track.labels = track.labels[:frames]
-    return track
+    return track.cut(frames)
 
 
-def _skeleton(track: _Track, body_length: float) -> np.ndarray:
+def skeleton(track: Track, body_length: float) -> np.ndarray:
     """``(T, 6, 2)`` true body-part positions from the latent track."""
     axis = np.stack([np.cos(track.heading), np.sin(track.heading)], axis=1)
     perp = np.stack([-axis[:, 1], axis[:, 0]], axis=1)
     c = track.centre
     hs = (track.head_scale * body_length)[:, None]
-    head = c + _HEAD * hs * axis + track.head_extra
-    nose = c + _NOSE * hs * axis + track.head_extra + track.nose_extra
-    ear_base = c + _EAR * hs * axis + 0.8 * track.head_extra
-    span = (_EAR_SPAN * body_length * track.ear_scale)[:, None] * perp
+    head = c + HEAD_AT * hs * axis + track.head_extra
+    nose = c + NOSE_AT * hs * axis + track.head_extra + track.nose_extra
+    ear_base = c + EAR_AT * hs * axis + 0.8 * track.head_extra
+    span = (EAR_SPAN * body_length * track.ear_scale)[:, None] * perp
     # image y grows downwards, so the animal's left is -perp (heading up: left is smaller x)
     left_ear = ear_base - span
     right_ear = ear_base + span
-    tail = c - (_TAIL * body_length * track.tail_scale)[:, None] * axis
+    tail = c - (TAIL_AT * body_length * track.tail_scale)[:, None] * axis
     return np.stack([head, nose, left_ear, right_ear, c, tail], axis=1)
 
 
-def _tracking_noise(
+def tracking_noise(
     true_pose: np.ndarray,
     labels: np.ndarray,
     rng: np.random.Generator,
@@ -376,6 +385,7 @@ def simulate_session(
     dropout_rate: float = 2.5,
     outlier_rate: float = 2.0,
     jitter_px: float = 1.5,
+    shift: DomainShift | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Simulate one session.
 
@@ -391,6 +401,10 @@ def simulate_session(
         The session's generator (see :func:`session_rng`).
     traits
         The mouse's body traits (see :func:`mouse_traits`); drawn from ``rng`` when ``None``.
+    shift
+        The mouse's domain shift (see :func:`~dbm_lightning.synthetic.shift.mouse_shift`):
+        body size, frame rate (its ``fps``, when set, replaces ``fps``), tracking-noise level
+        and camera (the returned pose is in its image pixels). ``None``: no shift.
 
     Returns
     -------
@@ -403,52 +417,23 @@ def simulate_session(
         raise ValueError(f"condition must be 'experimental' or 'control', got {condition!r}")
     if traits is None:
         traits = MouseTraits(body_length=float(rng.uniform(82.0, 98.0)))
-    track = _simulate_track(condition, day, frames, rng, traits, fps, centre_start, centre_end)
-    true_pose = _skeleton(track, traits.body_length)
-    pose, like = _tracking_noise(
-        true_pose, track.labels, rng, fps, dropout_rate, outlier_rate, jitter_px
+    shift = shift if shift is not None and not shift.is_identity else None
+    box, noise = BODY_BOX, 1.0
+    if shift is not None:
+        fps = shift.fps or fps
+        traits = replace(traits, body_length=traits.body_length * shift.body_scale)
+        box, noise = body_box(shift.body_scale), shift.noise_scale
+    track = _simulate_track(condition, day, frames, rng, traits, fps, centre_start, centre_end, box)
+    true_pose = skeleton(track, traits.body_length)
+    pose, like = tracking_noise(
+        true_pose,
+        track.labels,
+        rng,
+        fps,
+        dropout_rate * noise,
+        outlier_rate * noise,
+        jitter_px * noise,
     )
+    if shift is not None:
+        pose = shift.to_image(pose).astype(np.float32)
     return pose, like, track.labels.astype(np.int64)
-
-
-def session_arrays(
-    config: SyntheticConfig, mouse_idx: int, day: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return simulate_session(
-        mouse_idx,
-        day,
-        condition_of(mouse_idx, config.mice),
-        config.frames,
-        session_rng(config.seed, mouse_idx, day),
-        traits=mouse_traits(config.seed, mouse_idx),
-        fps=config.fps,
-        centre_start=config.centre_start,
-        centre_end=config.centre_end,
-        dropout_rate=config.dropout_rate,
-        outlier_rate=config.outlier_rate,
-        jitter_px=config.jitter_px,
-    )
-
-
-def generate_sessions(config: SyntheticConfig) -> list[Session]:
-    """All sessions of ``config`` in memory, labelled with the true behaviour (no files)."""
-    sessions = []
-    for mi, mouse in enumerate(mouse_names(config.mice)):
-        for day in range(1, config.days + 1):
-            pose, like, labels = session_arrays(config, mi, day)
-            sessions.append(
-                Session(
-                    pose=pose,
-                    likelihood=like,
-                    bodyparts=BODYPARTS,
-                    name=f"{mouse}_day{day}",
-                    labels=labels,
-                    label_names=TRUE_BEHAVIOURS,
-                    mouse=mouse,
-                    day=day,
-                    condition=condition_of(mi, config.mice),
-                    fps=config.fps,
-                    extra={"scorer": SCORER},
-                )
-            )
-    return sessions
