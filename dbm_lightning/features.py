@@ -27,9 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from dbm_lightning.kinematics import centre_axis, forward, per_window, unit_axis
+from dbm_lightning.kinematics import (
+    body_length,
+    centre_axis,
+    forward,
+    per_window,
+    segment_angles,
+    unit_axis,
+)
 from dbm_lightning.preprocess import ArenaBounds
-from dbm_lightning.ranges import at_least, check_ranges
+from dbm_lightning.ranges import at_least, check_ranges, one_of
 from dbm_lightning.session import ANIMAL_SEPARATOR
 from dbm_lightning.social_features import social_block, social_feature_names
 
@@ -80,6 +87,22 @@ class FeatureConfig:
         (:mod:`~dbm_lightning.social_features`): distances between the animals' parts, facing
         of each to the other, centre distance, approach rate, relative speed and speed
         towards the other, in the egocentric blocks' units.
+    units
+        ``"arena"``: the egocentric, speed and social blocks in isotropic arena units
+        (:func:`ego_scale`), the distance block in pixels (the paper's). ``"body_length"``:
+        every distance and speed (the distance, egocentric, speed and social blocks) divided
+        by the body length, the median over the window's frames (a whole session when it is
+        prepared; every animal pooled) of the distance from ``ego_centre`` to ``ego_front``:
+        features that survive a new camera (scale) and other animals (size).
+    angles
+        The angle at every inner part of the skeleton in part order (between the segments
+        ``part[i] -> part[i+1]`` and ``part[i+1] -> part[i+2]``) as sin and cos, per animal:
+        ``2 (P - 2)`` columns, unchanged by rotation, scale and position.
+    session_zscore
+        Standardise every feature per session (its own mean and spread over its valid
+        frames) before the training-split z-score: removes what differs between recordings
+        as a whole (camera, animal size, arena), also what differs in behaviour; not
+        combinable with pose augmentation.
     symmetric
         Make the per-animal blocks (egocentric, heading, speed: each column sorted over the
         animals) and the social block unchanged when the tracker swaps identities. The
@@ -103,6 +126,9 @@ class FeatureConfig:
     ego_front: str | None = None
     social: bool = False
     symmetric: bool = False
+    units: str = field(default="arena", metadata=one_of(("arena", "body_length"), "units"))
+    angles: bool = False
+    session_zscore: bool = False
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -124,6 +150,7 @@ class FeatureConfig:
             or self.heading
             or self.speed
             or self.social
+            or self.angles
         ):
             raise ValueError("FeatureConfig selects no features")
 
@@ -222,24 +249,25 @@ def _ego_blocks(
     arena: ArenaBounds | None,
     fps: float | torch.Tensor,
     bodyparts: Sequence[str] | None,
+    scale: float | torch.Tensor,
 ) -> list[torch.Tensor]:
-    """The egocentric, heading and speed blocks (those enabled)."""
+    """The egocentric, heading, speed and angle blocks (those enabled) of one animal's pose;
+    ``scale`` converts pixels to the feature unit (a number, or one per window)."""
     b, w, p, _ = pose_px.shape
     centre, front = ego_part_indices(bodyparts, config)
     if front >= p or (centre is not None and centre >= p):
         raise ValueError(f"body part index out of range for a pose of {p} parts")
-    if (config.egocentric or config.speed) and arena is None:
-        raise ValueError("egocentric and speed features need the arena bounds (pass arena=...)")
     c, axis = centre_axis(pose_px, centre, front)
     cos, sin = unit_axis(axis)  # a zero-length axis (centre on the front part): no rotation
-    scale = ego_scale(arena) if arena is not None else 1.0
     rate = per_window(fps, pose_px, 2)
     blocks = []
     if config.egocentric:
         d = pose_px - c[:, :, None, :]
         ex = cos[..., None] * d[..., 0] + sin[..., None] * d[..., 1]
         ey = -sin[..., None] * d[..., 0] + cos[..., None] * d[..., 1]
-        blocks.append(torch.stack([ex, ey], dim=-1).reshape(b, w, 2 * p) * scale)
+        blocks.append(
+            torch.stack([ex, ey], dim=-1).reshape(b, w, 2 * p) * per_window(scale, pose_px, 3)
+        )
     if config.heading:
         # signed angle from the axis at t to the axis at t+1 (wrapped to (-pi, pi])
         cross = cos[:, :-1] * sin[:, 1:] - sin[:, :-1] * cos[:, 1:]
@@ -248,8 +276,12 @@ def _ego_blocks(
         blocks.append(torch.stack([sin, cos, turn], dim=-1))
     if config.speed:
         step = c[:, 1:] - c[:, :-1]
-        speed = forward(torch.hypot(step[..., 0], step[..., 1]) * (scale * rate), w)
+        speed = forward(
+            torch.hypot(step[..., 0], step[..., 1]) * (per_window(scale, pose_px, 2) * rate), w
+        )
         blocks.append(speed[..., None])
+    if config.angles and p >= 3:
+        blocks.append(segment_angles(pose_px))
     return blocks
 
 
@@ -297,9 +329,25 @@ def window_features(
     if animals < 1 or p % animals:
         raise ValueError(f"{p} body parts cannot be split into {animals} animals")
     parts = _one_animal_parts(bodyparts, p, animals)
+    per_animal = pose_px.reshape(b, w, animals, p // animals, 2)
+    if config.units == "body_length":
+        centre, front = ego_part_indices(parts, config)
+        scale: float | torch.Tensor = 1.0 / body_length(per_animal, centre, front)
+    elif config.egocentric or config.speed or config.social:
+        if arena is None:
+            raise ValueError(
+                "egocentric, speed and social features in arena units need the arena bounds "
+                "(pass arena=...)"
+            )
+        scale = ego_scale(arena)
+    else:
+        scale = 1.0
     blocks: list[torch.Tensor] = []
     if config.distances:
-        blocks += _distances(pose_px[..., 0], pose_px[..., 1])
+        dist = _distances(pose_px[..., 0], pose_px[..., 1])
+        if config.units == "body_length":
+            dist = [d * per_window(scale, pose_px, 3) for d in dist]
+        blocks += dist
     if config.coordinates or config.velocity or config.pe_L > 0:
         scaled = pose_scaled
         if scaled is None:
@@ -323,11 +371,11 @@ def window_features(
             blocks.append(forward(v, w).reshape(b, w, 2 * p))
         if config.pe_L > 0:
             blocks.append(_encoding(scaled, config.pe_L).reshape(b, w, -1))
-    per_animal = pose_px.reshape(b, w, animals, p // animals, 2)
-    if config.uses_body_axis:
+    if config.uses_body_axis or config.angles:
         flat = per_animal.permute(0, 2, 1, 3, 4).reshape(b * animals, w, p // animals, 2)
         rate = fps.repeat_interleave(animals) if _is_per_window(fps) else fps
-        ego = torch.cat(_ego_blocks(flat, config, arena, rate, parts), dim=-1)
+        each = scale.repeat_interleave(animals) if _is_per_window(scale) else scale
+        ego = torch.cat(_ego_blocks(flat, config, arena, rate, parts, each), dim=-1)
         ego = ego.reshape(b, animals, w, -1)
         if config.symmetric:
             ego = ego.sort(dim=1).values
@@ -339,7 +387,6 @@ def window_features(
                 "file); this data has one animal per session"
             )
         centre, front = ego_part_indices(parts, config)
-        scale = ego_scale(arena) if arena is not None else 1.0
         blocks.append(social_block(per_animal, centre, front, scale, fps, config.symmetric))
     return torch.cat(blocks, dim=-1)
 
@@ -454,7 +501,7 @@ def feature_names(
         for k in range(config.pe_L)
         for fn in ("sin", "cos")
     ]
-    if config.uses_body_axis or config.social:
+    if config.uses_body_axis or config.social or config.units == "body_length":
         ego_part_indices(one, config)  # unknown part names fail here, before any data
     ego: list[str] = []
     if config.egocentric:
@@ -463,6 +510,12 @@ def feature_names(
         ego += ["heading_sin", "heading_cos", "turn_rate"]
     if config.speed:
         ego += ["speed"]
+    if config.angles:
+        ego += [
+            f"angle_{one[i]}_{one[i + 1]}_{one[i + 2]}_{fn}"
+            for i in range(len(one) - 2)
+            for fn in ("sin", "cos")
+        ]
     if animals == 1:
         names += ego
     else:

@@ -39,3 +39,27 @@ def unit_axis(axis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     finite = torch.isfinite(length)
     nan = torch.full_like(length, float("nan"))
     return torch.where(finite, cos, nan), torch.where(finite, sin, nan)
+
+
+def body_length(pose: torch.Tensor, centre: int | None, front: int) -> torch.Tensor:
+    """Body length ``(B,)`` in pixels of ``(B, W, A, P, 2)`` pose: the median over the
+    window's frames and animals of the distance from the body centre to the front part
+    (NaN frames left out; NaN when none is left)."""
+    b, w, a, p, _ = pose.shape
+    flat = pose.permute(0, 2, 1, 3, 4).reshape(b * a, w, p, 2)
+    c, axis = centre_axis(flat, centre, front)
+    length = torch.hypot(axis[..., 0], axis[..., 1]).reshape(b, a, w).reshape(b, a * w)
+    length = torch.where(length > 0, length, torch.full_like(length, float("nan")))
+    return torch.nanmedian(length, dim=1).values
+
+
+def segment_angles(pose: torch.Tensor) -> torch.Tensor:
+    """sin and cos of the angle at each inner part of ``(B, W, P, 2)`` pose (from segment
+    ``i -> i+1`` to segment ``i+1 -> i+2``, signed): ``(B, W, 2 (P - 2))``."""
+    seg = pose[:, :, 1:] - pose[:, :, :-1]
+    c1, s1 = unit_axis(seg[:, :, :-1])
+    c2, s2 = unit_axis(seg[:, :, 1:])
+    sin = c1 * s2 - s1 * c2
+    cos = c1 * c2 + s1 * s2
+    b, w, k = sin.shape
+    return torch.stack([sin, cos], dim=-1).reshape(b, w, 2 * k)

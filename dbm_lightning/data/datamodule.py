@@ -222,6 +222,11 @@ class DBMDataModule(pl.LightningDataModule):
         self.cache_dir = cache_dir
         self.pin_memory = bool(pin_memory)
         self.augment = augment or AugmentConfig()
+        if self.augment.enabled and self.features.session_zscore:
+            raise ValueError(
+                "features.session_zscore cannot be combined with pose augmentation (augment): "
+                "an augmented window has no session statistics of its own"
+            )
         self._augment_fps: float | None = None
         self._augment_generator: tuple[tuple[int, str], torch.Generator] | None = None
         self._standardizer_tensors: dict[tuple[str, torch.dtype], tuple[Any, Any]] = {}

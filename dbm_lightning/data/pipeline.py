@@ -90,8 +90,9 @@ def check_same_bodyparts(sessions: Sequence[Session]) -> None:
 def raw_features(
     cleaned: Session, config: FeatureConfig, arena: ArenaBounds, fps: float
 ) -> np.ndarray:
-    """``(T, F)`` float32 features of a cleaned session (NaN where the pose is missing)."""
-    return compute_features(
+    """``(T, F)`` float32 features of a cleaned session (NaN where the pose is missing),
+    z-scored over the session's own valid frames when ``config.session_zscore``."""
+    raw = compute_features(
         cleaned.pose,
         scale_pose(cleaned.pose, arena),
         config,
@@ -100,6 +101,12 @@ def raw_features(
         arena=arena,
         animals=cleaned.n_animals,
     )
+    if config.session_zscore:
+        ok = np.isfinite(raw).all(axis=1)
+        if ok.any():
+            own = Standardizer.fit([raw[ok]])
+            raw = own.transform(raw)
+    return raw
 
 
 def finalise_features(raw: np.ndarray, standardizer: Standardizer) -> tuple[np.ndarray, np.ndarray]:
