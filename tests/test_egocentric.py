@@ -185,6 +185,9 @@ def test_defaults_unchanged_bit_for_bit() -> None:
         "ego_front": None,
         "social": False,
         "symmetric": False,
+        "units": "arena",
+        "angles": False,
+        "session_zscore": False,
     }
 
 
