@@ -141,3 +141,23 @@ def test_dbm_evaluate_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
     assert "label file of session '1' not found" in capsys.readouterr().err
     assert evaluate_main([str(pred_dir), "--labels", "x", "--iou", "0"]) == 2
     assert "--iou" in capsys.readouterr().err
+
+
+def test_report_compares_every_configuration_with_the_anchors_fold_by_fold() -> None:
+    from dbm_lightning.analysis.report import RunRecord, paired_comparison, to_markdown
+
+    def run(model: str, fold: int, score: float) -> RunRecord:
+        return RunRecord(
+            Path(f"{model}{fold}"),
+            {"model": model, "split.fold": str(fold)},
+            {"heldout/macro_f1": score},
+            varying=("model", "split.fold"),
+        )
+
+    runs = [run("bilstm", f, s) for f, s in enumerate([0.7, 0.6, 0.8])]
+    runs += [run("random_forest", f, s) for f, s in enumerate([0.5, 0.65, 0.6])]
+    (row,) = paired_comparison(runs, "heldout/macro_f1", "model=random_forest")
+    assert (row["config"], row["folds"], row["better"]) == ("model=bilstm", 3, 2)
+    assert row["ratio"] == pytest.approx(0.7 / (1.75 / 3))
+    text = to_markdown(pd.DataFrame(), pd.DataFrame(), "heldout/macro_f1", comparison=[row])
+    assert "| `model=bilstm` | `model=random_forest` | 1.200 | 2 of 3 |" in text

@@ -26,6 +26,9 @@ SEED_KEYS = ("seed", "split.fold")
 a configuration, pooled into mean +/- std."""
 
 DEFAULT_METRICS = (
+    "heldout/macro_f1",
+    "heldout/balanced_acc",
+    "heldout/bout_macro_f1",
     "val_best/acc",
     "val/acc",
     "val/balanced_acc",
@@ -91,6 +94,9 @@ def flatten_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         for key, value in (metrics.get(section) or {}).items():
             if isinstance(value, int | float):
                 flat[key if "/" in key else f"{section}/{key}"] = float(value)
+    for key, value in (metrics.get("heldout") or {}).items():
+        if isinstance(value, int | float) and key.startswith("heldout"):
+            flat[key] = float(value)
     for key, value in (metrics.get("val_best") or {}).items():
         if isinstance(value, int | float):
             flat[f"val_best/{key}"] = float(value)
@@ -182,6 +188,45 @@ def best_config(table: pd.DataFrame, metric: str = "val_best/acc") -> str | None
     return str(table.loc[table[column].idxmax(), "config"])
 
 
+ANCHORS = ("model=random_forest", "model=majority")
+"""Configurations every other one is compared with, fold by fold (``sweep=heldout`` runs them)."""
+
+HELDOUT_METRIC = "heldout/macro_f1"
+"""What the report ranks by when the runs hold held-out test scores."""
+
+
+def paired_comparison(runs: Sequence[RunRecord], metric: str, anchor: str) -> list[dict[str, Any]]:
+    """Every configuration against the anchor configuration whose key contains ``anchor``,
+    paired by fold (or seed): the folds both have, on how many the configuration scores
+    higher, and the ratio of the means over those folds."""
+    finished = [r for r in runs if r.error is None and metric in r.metrics]
+    anchor_runs = {r.seed: r.metrics[metric] for r in finished if anchor in r.config_key}
+    if not anchor_runs:
+        return []
+    rows = []
+    keys = sorted({r.config_key for r in finished if anchor not in r.config_key})
+    for key in keys:
+        mine = {r.seed: r.metrics[metric] for r in finished if r.config_key == key}
+        shared = sorted(set(mine) & set(anchor_runs), key=str)
+        if not shared:
+            continue
+        ours = [mine[f] for f in shared]
+        theirs = [anchor_runs[f] for f in shared]
+        wins = sum(a > b for a, b in zip(ours, theirs, strict=True))
+        mean_theirs = sum(theirs) / len(theirs)
+        rows.append(
+            {
+                "config": key,
+                "anchor": anchor,
+                "folds": len(shared),
+                "better": wins,
+                "ratio": (sum(ours) / len(ours)) / mean_theirs if mean_theirs else math.nan,
+                "per_fold": {str(f): (mine[f], anchor_runs[f]) for f in shared},
+            }
+        )
+    return rows
+
+
 def _fmt(mean: float, std: float) -> str:
     if math.isnan(mean):
         return ""
@@ -196,6 +241,7 @@ def to_markdown(
     metric: str = "val_best/acc",
     title: str = "",
     shared: dict[str, str] | None = None,
+    comparison: Sequence[dict[str, Any]] | None = None,
 ) -> str:
     """A Markdown report: the table (percentages for rates), best marked, failed runs listed."""
     lines = [f"# {title or 'Sweep report'}", ""]
@@ -223,6 +269,24 @@ def to_markdown(
             "",
             f"Rates in %, mean ± std over seeds or folds (sample std); best by mean `{metric}`.",
         ]
+        if metric.startswith("heldout/"):
+            lines.append(
+                "`heldout/*`: the test fold of each run (animals or videos never trained on nor "
+                "used for a choice), after the post-processing chosen on validation; "
+                "`val_best/acc`: validation accuracy of the best epoch."
+            )
+    for row in comparison or []:
+        if lines[-1] != "":
+            lines.append("")
+        if row is comparison[0]:
+            lines += [f"## Against the anchors ({metric}, fold by fold)", ""]
+            lines += ["| configuration | anchor | ratio of means | better on | per fold |"]
+            lines += ["|---|---|---|---|---|"]
+        folds = ", ".join(f"{f}: {a:.3f} vs {b:.3f}" for f, (a, b) in row["per_fold"].items())
+        lines.append(
+            f"| `{row['config']}` | `{row['anchor']}` | {row['ratio']:.3f} | "
+            f"{row['better']} of {row['folds']} | {folds} |"
+        )
     if not failed.empty:
         lines += [
             "",
@@ -280,14 +344,20 @@ def comparison_plot(
 
 
 def write_report(
-    root: str | Path, out_dir: str | Path | None = None, metric: str = "val_best/acc"
+    root: str | Path, out_dir: str | Path | None = None, metric: str | None = None
 ) -> dict[str, Path]:
     """Read every run below ``root`` and write ``report.csv``, ``report.md``, ``failed.csv`` and
-    ``comparison.png`` to ``out_dir`` (default: ``root``)."""
+    ``comparison.png`` to ``out_dir`` (default: ``root``). ``metric`` ranks the
+    configurations (default: ``heldout/macro_f1`` when the runs have held-out test scores,
+    else ``val_best/acc``); each is compared fold by fold with the :data:`ANCHORS`."""
     root = Path(root)
     out = Path(out_dir) if out_dir else root
     out.mkdir(parents=True, exist_ok=True)
     runs = find_runs(root)
+    if metric is None:
+        held = any(HELDOUT_METRIC in r.metrics for r in runs)
+        metric = HELDOUT_METRIC if held else "val_best/acc"
+    comparison = [row for a in ANCHORS for row in paired_comparison(runs, metric, a)]
     table = aggregate(runs)
     failed = failed_table(runs)
     paths = {
@@ -303,7 +373,12 @@ def write_report(
     write_text_atomic(
         paths["markdown"],
         to_markdown(
-            table, failed, metric, title=f"Sweep report: {root}", shared=shared_overrides(runs)
+            table,
+            failed,
+            metric,
+            title=f"Sweep report: {root}",
+            shared=shared_overrides(runs),
+            comparison=comparison,
         ),
     )
     comparison_plot(table, runs, metric, paths["plot"])

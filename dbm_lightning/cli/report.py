@@ -15,7 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dbm-report", description=__doc__)
     parser.add_argument("multirun_dir", type=Path, help="a Hydra multirun directory")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: the dir)")
-    parser.add_argument("--metric", default="val_best/acc", help="metric that marks the best")
+    parser.add_argument(
+        "--metric",
+        default=None,
+        help="metric that ranks the configurations (default: heldout/macro_f1 when the runs "
+        "have held-out scores, else val_best/acc)",
+    )
     args = parser.parse_args(argv)
     try:
         paths = write_report(args.multirun_dir, args.out, metric=args.metric)
