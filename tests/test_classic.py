@@ -28,6 +28,7 @@ from dbm_lightning.models.classic import (
     rolling_feature_names,
     rolling_features,
 )
+from dbm_lightning.prediction.bouts import merge_short_bouts, smooth_probabilities
 from dbm_lightning.runs import RunDir
 from dbm_lightning.training import run_training
 
@@ -345,7 +346,11 @@ def test_dbm_predict_applies_a_classic_run_to_a_new_session(runs: dict, tmp_path
     frames = pd.read_csv(out / "m01_day1.frames.csv")
     model = load_classic(runs["classic"]["model_file"])
     features, valid = prepare_session(load_dlc(source), model.pipeline_state)
-    expected = np.asarray(model.class_names)[model.predict(features, valid)]
+    # with the post-processing the run chose on its validation sessions (stored in the model)
+    chosen = model.postprocess
+    probs = smooth_probabilities(model.predict_proba(features, valid), chosen["smoothing"])
+    pred = merge_short_bouts(probs.argmax(axis=1), chosen["min_bout"])
+    expected = np.asarray(model.class_names)[pred]
     assert len(frames) == cfg.data.frames
     assert (frames["label"].to_numpy() == expected).all()
     assert (frames["microstate"] == -1).all()

@@ -371,7 +371,8 @@ def test_dbm_train_refuses_what_hydra_would_with_exit_2(
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
         "dbm-train: model: unknown model option 'dbm_modifed' (did you mean dbm_modified? "
-        "known: bilstm, dbm_baseline, dbm_modified, gradient_boosting, random_forest, tcn); "
+        "known: bilstm, dbm_baseline, dbm_modified, gradient_boosting, majority, "
+        "random_forest, tcn); "
         "model.hiden_size: unknown key in model (known: name, fc_width, lstm_width, noise_std); "
         "data.window: must be an integer, got 'abc'\n"
     )
