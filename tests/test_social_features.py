@@ -144,3 +144,35 @@ def test_new_recording_animals_are_matched_by_order() -> None:
     matched = reorder_bodyparts(match_individuals(other, ("a", "b")), s.bodyparts, ("a", "b"))
     np.testing.assert_array_equal(matched.pose, s.pose)
     assert matched.individuals == ("a", "b")
+
+
+def test_pair_behaviours_train_end_to_end_without_real_data(tiny_data, tmp_path) -> None:
+    """dbm-synth's two-animal data through the whole runner with the social block."""
+    from dbm_lightning.cli.config import compose_config
+    from dbm_lightning.training import run_training
+
+    cfg = compose_config(
+        [
+            *tiny_data,
+            "data.animals=2",
+            "labels=from_files",
+            "features=egocentric",
+            "features.social=true",
+            "features.symmetric=true",
+            "features.ego_front=head",
+            "features.ego_centre=body_centre",
+            "split=heldout",
+            "data.mice=3",
+            "split.n_folds=3",
+            "split.strategy=kfold_mouse",
+            "model=bilstm",
+            "trainer.max_epochs=1",
+            "logger=none",
+            "microstates.enabled=false",
+        ]
+    )
+    metrics = run_training(cfg, tmp_path / "run")
+    assert set(metrics["class_names"]) == {"apart", "approach", "follow", "contact"}
+    # DBM distances over the 12 parts of both, ego per mouse, the social block
+    assert metrics["n_features"] == 66 + 144 + 2 * (12 + 3 + 1) + 36 + 3 + 6
+    assert 0.0 <= metrics["heldout"]["heldout/macro_f1"] <= 1.0
