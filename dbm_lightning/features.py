@@ -510,6 +510,8 @@ def feature_names(
         ego += ["heading_sin", "heading_cos", "turn_rate"]
     if config.speed:
         ego += ["speed"]
+    if config.angles and len(one) < 3:
+        raise ValueError(f"features.angles needs 3 or more body parts per animal, got {one}")
     if config.angles:
         ego += [
             f"angle_{one[i]}_{one[i + 1]}_{one[i + 2]}_{fn}"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dbm_lightning.errors import DataFormatError
+
 UNLABELLED = -1
 """Label index of a frame with no label (masked out of the loss and of the metrics)."""
 
@@ -44,6 +46,25 @@ def animal_parts(bodyparts: Sequence[str], individuals: Sequence[str]) -> tuple[
             f"got {list(names)[:8]}"
         )
     return parts
+
+
+def select_individuals(
+    path: object, wanted: Sequence[str] | None, available: Sequence[str]
+) -> list[str] | None:
+    """``wanted`` checked against a file's ``available`` individuals (every reader's rule):
+    ``None`` when nothing was asked for; a ``DataFormatError`` naming ``path`` for an unknown
+    individual or one named twice."""
+    if not wanted:
+        return None
+    wanted = [str(w) for w in wanted]
+    unknown = [w for w in wanted if w not in available]
+    if unknown:
+        raise DataFormatError(
+            path, f"unknown individual(s) {unknown}; this file has {list(available)}"
+        )
+    if len(set(wanted)) != len(wanted):
+        raise DataFormatError(path, f"individuals {wanted} name one individual twice")
+    return wanted
 
 
 @dataclass(eq=False)

@@ -89,14 +89,13 @@ def social_block(
         pair_blocks.append(torch.stack([centre_dist, approach, rel_speed], dim=-1) * scale_w)
 
         directions = []
-        for src, dst, sign in ((a_i, b_i, 1.0), (b_i, a_i, -1.0)):
+        for src, sign in ((a_i, 1.0), (b_i, -1.0)):
             ux, uy = unit_axis(line * sign)
             facing_cos = cos[:, src] * ux + sin[:, src] * uy
             facing_sin = cos[:, src] * uy - sin[:, src] * ux
             v = velocity[:, src]
             towards = (v[..., 0] * ux + v[..., 1] * uy) * rate * scale_f
             directions.append(torch.stack([facing_cos, facing_sin, towards], dim=-1))
-            del dst
         ordered = torch.stack(directions, dim=-2)  # (B, W, 2, 3)
         if symmetric:
             ordered = ordered.sort(dim=-2).values

@@ -118,9 +118,11 @@ def run_training(
     log.info("%s", describe_data(data_summary))
 
     fit = _fit_classic(cfg, run, dm) if classic else _fit_deep(cfg, run, dm, ckpt_path, callbacks)
+    if classic:  # saved first, then again with the post-processing the held-out step chose
+        fit["model_file"] = str(fit["model"].save(run.model_file))
     heldout = heldout_evaluation(cfg, run, dm, fit)
     if classic:
-        fit["model_file"] = str(fit.pop("model").save(run.model_file))
+        fit.pop("model").save(run.model_file)
     metrics = {
         "val": fit["val"],
         "val_best": fit["val_best"],
@@ -306,7 +308,7 @@ def heldout_evaluation(
     test sessions scored once with it (and without it), the tables in ``heldout/evaluation``
     and the test predictions in ``heldout/predictions`` (what ``dbm-evaluate`` reads)."""
     pp = PostprocessConfig(**cfg["postprocess"])
-    if not pp.enabled or not cfg["test_after_fit"] or cfg["trainer"].get("fast_dev_run"):
+    if not pp.enabled or cfg["trainer"].get("fast_dev_run"):
         return None
     if "model" in fit:
         model: Any = ClassicPredictor(fit["model"])
@@ -319,13 +321,12 @@ def heldout_evaluation(
     chosen = {"smoothing": choice["smoothing"], "min_bout": choice["min_bout"]}
     if "model" in fit:
         fit["model"].postprocess = chosen
-    else:
-        store_postprocess(fit["best_checkpoint"], chosen)
+    elif run.path.resolve() in Path(fit["best_checkpoint"]).resolve().parents:
+        store_postprocess(fit["best_checkpoint"], chosen)  # never a file another run made
     out: dict[str, Any] = {"postprocess": choice}
-    if dm.has_test:
+    if dm.has_test and cfg["test_after_fit"]:
         test = dm.predict_sessions(split="test")
-        evaluation, decisions = evaluate_split(model, test, names, **chosen, iou=pp.iou)
-        raw, _ = evaluate_split(model, test, names, iou=pp.iou)
+        evaluation, raw, decisions = evaluate_split(model, test, names, **chosen, iou=pp.iou)
         out.update(flat_metrics(evaluation, "heldout"))
         out.update(flat_metrics(raw, "heldout_raw"))
         write_evaluation(evaluation, run.heldout_dir / "evaluation")

@@ -161,3 +161,4 @@ def test_report_compares_every_configuration_with_the_anchors_fold_by_fold() -> 
     assert row["ratio"] == pytest.approx(0.7 / (1.75 / 3))
     text = to_markdown(pd.DataFrame(), pd.DataFrame(), "heldout/macro_f1", comparison=[row])
     assert "| `model=bilstm` | `model=random_forest` | 1.200 | 2 of 3 |" in text
+    assert "0: 0.700 vs 0.500" in text

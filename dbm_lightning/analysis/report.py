@@ -192,36 +192,59 @@ ANCHORS = ("model=random_forest", "model=majority")
 """Configurations every other one is compared with, fold by fold (``sweep=heldout`` runs them)."""
 
 HELDOUT_METRIC = "heldout/macro_f1"
-"""What the report ranks by when the runs hold held-out test scores."""
+"""What the report compares with the anchors when the runs hold held-out test scores."""
+
+
+def _replicate(run: RunRecord) -> tuple[str | None, ...]:
+    """Which replicate a run is: its value of every seed key (seed and fold)."""
+    return tuple(run.overrides.get(k) for k in SEED_KEYS)
+
+
+def _without_model(run: RunRecord) -> tuple[tuple[str, str], ...]:
+    """The run's varying overrides but the model and the seed keys (what pairs it with an
+    anchor run of the same data, features and split)."""
+    return tuple(
+        (k, v)
+        for k, v in sorted(run.overrides.items())
+        if k not in SEED_KEYS and k != "model" and (run.varying is None or k in run.varying)
+    )
 
 
 def paired_comparison(runs: Sequence[RunRecord], metric: str, anchor: str) -> list[dict[str, Any]]:
-    """Every configuration against the anchor configuration whose key contains ``anchor``,
-    paired by fold (or seed): the folds both have, on how many the configuration scores
-    higher, and the ratio of the means over those folds."""
+    """Every configuration against the anchor (``model=...``) run of the same other overrides
+    and the same replicate (fold and seed): the replicates both have, on how many the
+    configuration scores higher, and the ratio of the means over those replicates."""
     finished = [r for r in runs if r.error is None and metric in r.metrics]
-    anchor_runs = {r.seed: r.metrics[metric] for r in finished if anchor in r.config_key}
-    if not anchor_runs:
+    anchors = {
+        (_without_model(r), _replicate(r)): r.metrics[metric]
+        for r in finished
+        if anchor in r.config_key
+    }
+    if not anchors:
         return []
     rows = []
-    keys = sorted({r.config_key for r in finished if anchor not in r.config_key})
-    for key in keys:
-        mine = {r.seed: r.metrics[metric] for r in finished if r.config_key == key}
-        shared = sorted(set(mine) & set(anchor_runs), key=str)
-        if not shared:
+    for key in sorted({r.config_key for r in finished if anchor not in r.config_key}):
+        pairs = {}
+        for r in finished:
+            match = anchors.get((_without_model(r), _replicate(r)))
+            if r.config_key == key and match is not None:
+                pairs["/".join(v for v in _replicate(r) if v is not None)] = (
+                    r.metrics[metric],
+                    match,
+                )
+        if not pairs:
             continue
-        ours = [mine[f] for f in shared]
-        theirs = [anchor_runs[f] for f in shared]
-        wins = sum(a > b for a, b in zip(ours, theirs, strict=True))
+        ours = [a for a, _ in pairs.values()]
+        theirs = [b for _, b in pairs.values()]
         mean_theirs = sum(theirs) / len(theirs)
         rows.append(
             {
                 "config": key,
                 "anchor": anchor,
-                "folds": len(shared),
-                "better": wins,
+                "folds": len(pairs),
+                "better": sum(a > b for a, b in zip(ours, theirs, strict=True)),
                 "ratio": (sum(ours) / len(ours)) / mean_theirs if mean_theirs else math.nan,
-                "per_fold": {str(f): (mine[f], anchor_runs[f]) for f in shared},
+                "per_fold": dict(sorted(pairs.items())),
             }
         )
     return rows
@@ -242,6 +265,7 @@ def to_markdown(
     title: str = "",
     shared: dict[str, str] | None = None,
     comparison: Sequence[dict[str, Any]] | None = None,
+    compared: str | None = None,
 ) -> str:
     """A Markdown report: the table (percentages for rates), best marked, failed runs listed."""
     lines = [f"# {title or 'Sweep report'}", ""]
@@ -269,7 +293,7 @@ def to_markdown(
             "",
             f"Rates in %, mean ± std over seeds or folds (sample std); best by mean `{metric}`.",
         ]
-        if metric.startswith("heldout/"):
+        if any(n.startswith("heldout/") for n in names):
             lines.append(
                 "`heldout/*`: the test fold of each run (animals or videos never trained on nor "
                 "used for a choice), after the post-processing chosen on validation; "
@@ -279,7 +303,7 @@ def to_markdown(
         if lines[-1] != "":
             lines.append("")
         if row is comparison[0]:
-            lines += [f"## Against the anchors ({metric}, fold by fold)", ""]
+            lines += [f"## Against the anchors ({compared or metric}, fold by fold)", ""]
             lines += ["| configuration | anchor | ratio of means | better on | per fold |"]
             lines += ["|---|---|---|---|---|"]
         folds = ", ".join(f"{f}: {a:.3f} vs {b:.3f}" for f, (a, b) in row["per_fold"].items())
@@ -347,17 +371,18 @@ def write_report(
     root: str | Path, out_dir: str | Path | None = None, metric: str | None = None
 ) -> dict[str, Path]:
     """Read every run below ``root`` and write ``report.csv``, ``report.md``, ``failed.csv`` and
-    ``comparison.png`` to ``out_dir`` (default: ``root``). ``metric`` ranks the
-    configurations (default: ``heldout/macro_f1`` when the runs have held-out test scores,
-    else ``val_best/acc``); each is compared fold by fold with the :data:`ANCHORS`."""
+    ``comparison.png`` to ``out_dir`` (default: ``root``). ``metric`` (a validation score:
+    ranking by a test score would be a choice made on test) marks the best configuration;
+    each configuration is compared fold by fold with the :data:`ANCHORS` on
+    ``heldout/macro_f1`` when the runs have held-out test scores (else on ``metric``)."""
     root = Path(root)
     out = Path(out_dir) if out_dir else root
     out.mkdir(parents=True, exist_ok=True)
     runs = find_runs(root)
-    if metric is None:
-        held = any(HELDOUT_METRIC in r.metrics for r in runs)
-        metric = HELDOUT_METRIC if held else "val_best/acc"
-    comparison = [row for a in ANCHORS for row in paired_comparison(runs, metric, a)]
+    held = any(HELDOUT_METRIC in r.metrics for r in runs)
+    metric = metric or "val_best/acc"
+    compared = HELDOUT_METRIC if held else metric
+    comparison = [row for a in ANCHORS for row in paired_comparison(runs, compared, a)]
     table = aggregate(runs)
     failed = failed_table(runs)
     paths = {
@@ -379,6 +404,7 @@ def write_report(
             title=f"Sweep report: {root}",
             shared=shared_overrides(runs),
             comparison=comparison,
+            compared=compared,
         ),
     )
     comparison_plot(table, runs, metric, paths["plot"])

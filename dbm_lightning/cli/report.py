@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--metric",
         default=None,
-        help="metric that ranks the configurations (default: heldout/macro_f1 when the runs "
-        "have held-out scores, else val_best/acc)",
+        help="validation metric that marks the best configuration (default val_best/acc); "
+        "held-out scores are compared with the anchors fold by fold",
     )
     args = parser.parse_args(argv)
     try:

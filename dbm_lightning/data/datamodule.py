@@ -222,11 +222,15 @@ class DBMDataModule(pl.LightningDataModule):
         self.cache_dir = cache_dir
         self.pin_memory = bool(pin_memory)
         self.augment = augment or AugmentConfig()
-        if self.augment.enabled and self.features.session_zscore:
-            raise ValueError(
-                "features.session_zscore cannot be combined with pose augmentation (augment): "
-                "an augmented window has no session statistics of its own"
-            )
+        for key, on in (
+            ("session_zscore", self.features.session_zscore),
+            ("units=body_length", self.features.units == "body_length"),
+        ):
+            if self.augment.enabled and on:
+                raise ValueError(
+                    f"features.{key} cannot be combined with pose augmentation (augment): an "
+                    "augmented window has no session statistics of its own"
+                )
         self._augment_fps: float | None = None
         self._augment_generator: tuple[tuple[int, str], torch.Generator] | None = None
         self._standardizer_tensors: dict[tuple[str, torch.dtype], tuple[Any, Any]] = {}
@@ -327,6 +331,7 @@ class DBMDataModule(pl.LightningDataModule):
                     features=read_only_view(X[rows]),
                     labels=lab,
                     valid=read_only_view(valid_all[rows]),
+                    raw_labels=labels[i],
                 )
             # training windows overlap (stride); evaluation windows either tile each session
             # and count every frame once, or overlap (eval_stride < window) and are averaged

@@ -53,6 +53,12 @@ def match_individuals(session: Session, individuals: Sequence[str]) -> Session:
     ...; identities are the tracker's either way); the session unchanged otherwise."""
     individuals = tuple(individuals)
     own = session.individuals
+    if not individuals and own:
+        raise DataFormatError(
+            session.source,
+            f"the model was trained on one animal but this file holds {list(own)}: choose one "
+            "(dbm-predict --individuals NAME, data.individuals=[NAME])",
+        )
     if not individuals or own == individuals or set(own) == set(individuals):
         return session
     if len(own) != len(individuals):
@@ -222,3 +228,5 @@ class PreparedSession:
     features: np.ndarray
     labels: np.ndarray
     valid: np.ndarray
+    raw_labels: np.ndarray | None = None
+    """The labels before invalid frames were masked (to count labelled but invalid frames)."""

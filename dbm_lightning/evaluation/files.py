@@ -155,6 +155,10 @@ def evaluate_predictions(
         if not frames_path.is_absolute() and not frames_path.is_file():
             frames_path = pred_dir / frames_path.name
         table = _read_frames(frames_path)
+        if not entry.get("source"):
+            raise DataFormatError(
+                summary_path, f"session {entry['name']!r} names no pose file (source)"
+            )
         label_path = labeler.path_for_source(entry["source"], entry["name"])
         if not label_path.is_file():
             raise DataFormatError(

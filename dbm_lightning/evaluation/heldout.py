@@ -77,8 +77,8 @@ def _predict(model: Any, sessions: Sequence[Any]) -> list[_Predicted]:
     out = []
     for p in sessions:
         probs, _ = run_model(model, p.features, p.valid)
-        raw = p.session.labels
-        labelled = raw != UNLABELLED if raw is not None else np.zeros(len(p.labels), bool)
+        raw = p.raw_labels if p.raw_labels is not None else p.labels
+        labelled = raw != UNLABELLED
         out.append(
             _Predicted(
                 p.name,
@@ -141,17 +141,19 @@ def evaluate_split(
     smoothing: int = 0,
     min_bout: int = 1,
     iou: float = DEFAULT_IOU,
-) -> tuple[Evaluation, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]:
-    """Scores of ``sessions`` (prepared sessions of one split) and each session's
-    ``(name, predicted class, probabilities, valid)``."""
+) -> tuple[Evaluation, Evaluation, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]:
+    """Scores of ``sessions`` (prepared sessions of one split) with the post-processing and
+    without it (the model runs once), and each session's post-processed ``(name, predicted
+    class, probabilities, valid)``."""
     predicted = _predict(model, sessions)
     evaluation = _score(predicted, class_names, smoothing, min_bout, iou)
+    raw = _score(predicted, class_names, 0, 1, iou)
     decisions = [
         (p.name, _decide(p.probs, smoothing, min_bout), smooth_probabilities(p.probs, smoothing),
          p.valid)
         for p in predicted
     ]  # fmt: skip
-    return evaluation, decisions
+    return evaluation, raw, decisions
 
 
 def flat_metrics(evaluation: Evaluation, prefix: str) -> dict[str, float]:

@@ -3,9 +3,10 @@
 Both MATLAB forms are read: v7.3 (HDF5, what the original code saves, described next) and
 MATLAB's default v5/v7 form (read with :func:`scipy.io.loadmat`). In a v5/v7 file the cells
 hold ``(body parts, frames)`` matrices; its labels may be a cell of text arrays (one name per
-frame; an empty name is unlabelled) or of numeric codes (1-based into the sorted names of a
-``behavior_categories`` cell when the file has one, else the code itself names the class; 0
-or NaN is unlabelled). A MATLAB ``categorical`` is stored as an opaque object in that form,
+frame; an empty name is unlabelled; classes in alphabetical order, or in the order of a
+``behavior_categories`` cell when the file has one) or of numeric codes (1-based into
+``behavior_categories`` when the file has it, else the code itself names the class; 0 or
+NaN is unlabelled). A MATLAB ``categorical`` is stored as an opaque object in that form,
 which no reader outside MATLAB decodes: the error says to re-save with ``-v7.3`` or to store
 ``cellstr(labels)``.
 
@@ -232,6 +233,11 @@ def _v5_label_cells(path: Path, mat: dict) -> tuple[list[np.ndarray], tuple[str,
             texts.append(_v5_text(cell))
     found = sorted({str(t) for text in texts for t in np.unique(text) if t})
     names = tuple(categories) if categories is not None else tuple(found)
+    unknown = sorted(set(found) - set(names))
+    if unknown:
+        raise DataFormatError(
+            path, f"{LABEL_VAR} holds label(s) {unknown} that behavior_categories does not list"
+        )
     lookup = {n: k for k, n in enumerate(names)}
     out = []
     for text in texts:

@@ -35,7 +35,7 @@ from dbm_lightning.io.dlc_numbers import (
     parse_body_checked,
     parse_body_fast,
 )
-from dbm_lightning.session import ANIMAL_SEPARATOR, Session
+from dbm_lightning.session import ANIMAL_SEPARATOR, Session, select_individuals
 
 H5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 H5_KEY = "df_with_missing"
@@ -386,12 +386,7 @@ def _choose_individuals(
         return [], []
     in_file = list(dict.fromkeys(header["individuals"]))
     if wanted:
-        wanted = [str(w) for w in wanted]
-        unknown = [w for w in wanted if w not in in_file]
-        if unknown:
-            raise DataFormatError(path, f"unknown individual(s) {unknown}; this file has {in_file}")
-        if len(set(wanted)) != len(wanted):
-            raise DataFormatError(path, f"individuals {wanted} name one individual twice")
+        wanted = select_individuals(path, wanted, in_file)
         return list(wanted), in_file
     parts_of = {
         ind: tuple(

@@ -52,7 +52,7 @@ import numpy as np
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io.compressed import file_stem
 from dbm_lightning.io.sleap import animals_session
-from dbm_lightning.session import Session
+from dbm_lightning.session import Session, select_individuals
 
 NWB_EXTRA_HINT = 'reading NWB files needs the optional extra: pip install "dbm-lightning[nwb]"'
 _GRID_TOLERANCE = 0.2  # frames
@@ -274,12 +274,7 @@ def _choose_animals(
     names = list(animals)
     part_sets = {a: frozenset(s.name for s in animals[a]) for a in names}
     if wanted:
-        wanted = [str(w) for w in wanted]
-        unknown = [w for w in wanted if w not in animals]
-        if unknown:
-            raise DataFormatError(path, f"unknown individual(s) {unknown}; this file has {names}")
-        if len(set(wanted)) != len(wanted):
-            raise DataFormatError(path, f"individuals {wanted} name one individual twice")
+        wanted = select_individuals(path, wanted, names)
         for w in wanted[1:]:
             if part_sets[w] != part_sets[wanted[0]]:
                 raise DataFormatError(

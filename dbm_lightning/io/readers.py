@@ -97,11 +97,6 @@ def pose_format(path: str | Path) -> PoseFormat | None:
     return _BY_SUFFIX.get(kind_suffix(path))
 
 
-def is_pose_file(path: str | Path) -> bool:
-    """Whether ``path``'s name is one of :data:`POSE_SUFFIXES`."""
-    return pose_format(path) is not None
-
-
 def load_pose(
     path: str | Path, individuals: Sequence[str] | None = None, fps: float | None = None
 ) -> Session:

@@ -59,7 +59,7 @@ import numpy as np
 
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io.compressed import file_stem
-from dbm_lightning.session import ANIMAL_SEPARATOR, Session
+from dbm_lightning.session import ANIMAL_SEPARATOR, Session, select_individuals
 
 SLEAP_EXTRA_HINT = 'reading .slp files needs the optional extra: pip install "dbm-lightning[sleap]"'
 SLP_SUFFIXES = (".slp",)
@@ -191,12 +191,7 @@ def animals_session(
     pose[missing] = np.nan
     likelihood[missing] = 0.0
     if individuals:
-        wanted = [str(w) for w in individuals]
-        unknown = [w for w in wanted if w not in animals]
-        if unknown:
-            raise DataFormatError(path, f"unknown individual(s) {unknown}; this file has {animals}")
-        if len(set(wanted)) != len(wanted):
-            raise DataFormatError(path, f"individuals {wanted} name one individual twice")
+        wanted = select_individuals(path, individuals, animals)
         kept = wanted
     else:
         seen = ~missing.all(axis=(0, 2))

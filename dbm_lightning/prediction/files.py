@@ -132,8 +132,9 @@ def predict_paths(
         names differ, as identities are the tracker's); ``fps`` also gives ``duration_s``
         (default: the training's frame rate).
     bodyparts
-        Maps the files' body parts onto the model's skeleton, after the mapping the training
-        used (recorded in the checkpoint), e.g. ``BodypartMap(rename={"Left Ear": "l_ear"})``.
+        Maps the files' body parts onto the names the training saw, before the mapping the
+        training used (recorded in the checkpoint) is applied, e.g.
+        ``BodypartMap(rename={"Left Ear": "l_ear"})``.
     skip_errors
         Skip (and list in the summary) files that cannot be read or lack body parts, instead
         of raising.
@@ -269,7 +270,7 @@ def _predict_files(
     bar = tqdm(files, desc="dbm-predict", unit="session", disable=not progress)
     for path in bar:
         try:
-            session = user_map.apply(trained_map.apply(sessions.next()))
+            session = trained_map.apply(user_map.apply(sessions.next()))
             result = predict_arrays(module, session, microstates, smoothing, min_bout)
         except DataFormatError as exc:
             if not skip_errors:
