@@ -211,9 +211,9 @@ def _without_model(run: RunRecord) -> tuple[tuple[str, str], ...]:
 
 
 def paired_comparison(runs: Sequence[RunRecord], metric: str, anchor: str) -> list[dict[str, Any]]:
-    """Every configuration against the anchor (``model=...``) run of the same other overrides
-    and the same replicate (fold and seed): the replicates both have, on how many the
-    configuration scores higher, and the ratio of the means over those replicates."""
+    """Every configuration but the anchors against the anchor (``model=...``) run of the same
+    other overrides and the same replicate (fold and seed): the replicates both have, on how
+    many the configuration scores higher, and the ratio of the means over those replicates."""
     finished = [r for r in runs if r.error is None and metric in r.metrics]
     anchors = {
         (_without_model(r), _replicate(r)): r.metrics[metric]
@@ -223,7 +223,8 @@ def paired_comparison(runs: Sequence[RunRecord], metric: str, anchor: str) -> li
     if not anchors:
         return []
     rows = []
-    for key in sorted({r.config_key for r in finished if anchor not in r.config_key}):
+    others = {r.config_key for r in finished if not any(a in r.config_key for a in ANCHORS)}
+    for key in sorted(others):
         pairs = {}
         for r in finished:
             match = anchors.get((_without_model(r), _replicate(r)))
@@ -300,10 +301,8 @@ def to_markdown(
                 "`val_best/acc`: validation accuracy of the best epoch."
             )
     for row in comparison or []:
-        if lines[-1] != "":
-            lines.append("")
         if row is comparison[0]:
-            lines += [f"## Against the anchors ({compared or metric}, fold by fold)", ""]
+            lines += ["", f"## Against the anchors ({compared or metric}, fold by fold)", ""]
             lines += ["| configuration | anchor | ratio of means | better on | per fold |"]
             lines += ["|---|---|---|---|---|"]
         folds = ", ".join(f"{f}: {a:.3f} vs {b:.3f}" for f, (a, b) in row["per_fold"].items())
