@@ -47,6 +47,7 @@ from dbm_lightning.data.pipeline import (
     FIT_CHUNK,
     PreparedSession,
     check_same_bodyparts,
+    merge_label_names,
     raw_features,
     read_only_view,
     reorder_bodyparts,
@@ -55,7 +56,7 @@ from dbm_lightning.data.pipeline import (
     standardise_inplace,
     write_raw_features,
 )
-from dbm_lightning.data.sources import DataSource
+from dbm_lightning.data.sources import DataSource, bodypart_map_of
 from dbm_lightning.data.splits import SPLITS, SplitConfig, check_split, split_sessions
 from dbm_lightning.data.windows import (
     LOADER,
@@ -64,7 +65,6 @@ from dbm_lightning.data.windows import (
     check_window,
     split_layout,
 )
-from dbm_lightning.errors import DataFormatError
 from dbm_lightning.features import FeatureConfig, Standardizer, feature_names, window_features
 from dbm_lightning.preprocess import (
     ArenaBounds,
@@ -104,30 +104,6 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
-
-
-def _merge_label_names(
-    sessions: Sequence[Session], fixed: Sequence[str] | None
-) -> tuple[tuple[str, ...], list[np.ndarray]]:
-    """One class order for all sessions (``fixed`` first, then new names in order of first
-    appearance) and every session's labels remapped to it."""
-    names: list[str] = list(fixed) if fixed is not None else []
-    for s in sessions:
-        for n in s.label_names or ():
-            if n not in names:
-                names.append(n)
-    out = []
-    for s in sessions:
-        if s.labels is None:
-            raise DataFormatError(s.source, f"session {s.name!r} has no labels after labelling")
-        own = tuple(s.label_names)
-        if own == tuple(names[: len(own)]):
-            out.append(s.labels)
-            continue
-        lut = np.array([names.index(n) for n in own], dtype=np.int64)
-        lab = s.labels
-        out.append(np.where(lab >= 0, lut[np.clip(lab, 0, len(lut) - 1)], UNLABELLED))
-    return tuple(names), out
 
 
 class DBMDataModule(pl.LightningDataModule):
@@ -265,7 +241,7 @@ class DBMDataModule(pl.LightningDataModule):
         del result, raw_sessions, sessions  # the raw pose and likelihood are no longer needed
 
         labelled = [self.labeler.label(s) for s in cleaned]
-        self.class_names, labels = _merge_label_names(
+        self.class_names, labels = merge_label_names(
             labelled, getattr(self.labeler, "label_names", None)
         )
         self.n_classes = len(self.class_names)
@@ -534,7 +510,7 @@ class DBMDataModule(pl.LightningDataModule):
             "standardizer": self.standardizer.to_dict(),
             "bodyparts": list(self.bodyparts),
             "individuals": list(self.individuals),
-            "bodypart_map": _bodypart_map_of(self.source),
+            "bodypart_map": bodypart_map_of(self.source),
             "class_names": list(self.class_names),
             "feature_names": list(self.feature_names),
             "fps": self.fps if self.fps is not None else DEFAULT_FPS,
@@ -601,9 +577,3 @@ class DBMDataModule(pl.LightningDataModule):
             "stride": self.stride,
             "eval_stride": self.eval_stride,
         }
-
-
-def _bodypart_map_of(source: Any) -> dict[str, Any] | None:
-    """The body-part mapping a source applied (recorded so that prediction applies it too)."""
-    mapping = getattr(source, "bodyparts", None)
-    return asdict(mapping) if mapping is not None and not mapping.is_identity else None

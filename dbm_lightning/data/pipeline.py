@@ -18,7 +18,7 @@ from dbm_lightning.preprocess import (
     require_valid_frames,
     scale_pose,
 )
-from dbm_lightning.session import ANIMAL_SEPARATOR, DEFAULT_FPS, Session
+from dbm_lightning.session import ANIMAL_SEPARATOR, DEFAULT_FPS, UNLABELLED, Session
 
 
 def reorder_bodyparts(
@@ -230,3 +230,27 @@ class PreparedSession:
     valid: np.ndarray
     raw_labels: np.ndarray | None = None
     """The labels before invalid frames were masked (to count labelled but invalid frames)."""
+
+
+def merge_label_names(
+    sessions: Sequence[Session], fixed: Sequence[str] | None
+) -> tuple[tuple[str, ...], list[np.ndarray]]:
+    """One class order for all sessions (``fixed`` first, then new names in order of first
+    appearance) and every session's labels remapped to it."""
+    names: list[str] = list(fixed) if fixed is not None else []
+    for s in sessions:
+        for n in s.label_names or ():
+            if n not in names:
+                names.append(n)
+    out = []
+    for s in sessions:
+        if s.labels is None:
+            raise DataFormatError(s.source, f"session {s.name!r} has no labels after labelling")
+        own = tuple(s.label_names)
+        if own == tuple(names[: len(own)]):
+            out.append(s.labels)
+            continue
+        lut = np.array([names.index(n) for n in own], dtype=np.int64)
+        lab = s.labels
+        out.append(np.where(lab >= 0, lut[np.clip(lab, 0, len(lut) - 1)], UNLABELLED))
+    return tuple(names), out

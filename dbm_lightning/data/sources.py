@@ -4,9 +4,9 @@ original DBM .mat file); each has ``load(cache_dir) -> LoadResult``."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from dbm_lightning.io import (
     LoadResult,
@@ -141,6 +141,12 @@ class DBMMatSource:
     def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:
         """All trials of the file (``cache_dir`` is unused: the file is read directly)."""
         return LoadResult(sessions=load_dbm_mat(Path(self.path).expanduser()), skipped=[])
+
+
+def bodypart_map_of(source: Any) -> dict[str, Any] | None:
+    """The body-part mapping a source applied (recorded so that prediction applies it too)."""
+    mapping = getattr(source, "bodyparts", None)
+    return asdict(mapping) if mapping is not None and not mapping.is_identity else None
 
 
 SOURCES: dict[str, type] = {
