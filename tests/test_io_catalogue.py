@@ -245,3 +245,25 @@ def test_real_files_through_cache(shared_data: Path, tmp_path: Path) -> None:
         np.testing.assert_array_equal(a.pose, b.pose)
     assert t2 - t1 < max(0.5, 2 * (t1 - t0)), (t1 - t0, t2 - t1)
     assert os.listdir(cache)
+
+
+def test_scan_folder_names_every_file_it_leaves_out(tmp_path: Path, caplog) -> None:
+    import lzma
+
+    from helpers import dlc_frame, random_pose, write_dlc_csv
+
+    pose, lik = random_pose(t=5, parts=2)
+    plain = write_dlc_csv(tmp_path / "m01_day1.csv", dlc_frame(pose, lik, ["a", "b"]))
+    (tmp_path / "m01_day2.csv.xz").write_bytes(lzma.compress(plain.read_bytes()))
+    (tmp_path / "m01_day1.labels.csv").write_text("frame,label\n")
+    (tmp_path / "m01_day3.avi").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "mouse1.csv").write_bytes(plain.read_bytes())
+    with caplog.at_level("WARNING"):
+        entries = scan_folder(tmp_path)
+    assert [e.path.name for e in entries] == ["m01_day1.csv", "m01_day2.csv.xz"]
+    assert [e.day for e in entries] == [1, 2]
+    text = caplog.text
+    assert "2 file(s) left out (not a pose format" in text and "m01_day3.avi" in text
+    assert "notes.txt" in text and "mouse1.csv" in text and "does not match pattern" in text
+    assert "labels" not in text

@@ -473,3 +473,31 @@ def test_dbm_plots_on_real_run(real_run: dict, tmp_path: Path) -> None:
 def test_dbm_plots_bad_run_dir_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert plots_main([str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_dbm_predict_maps_another_projects_body_parts(
+    synthetic_run: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A new project names `head` `Head Top` and tracks an extra `LED`: refused with the
+    missing part named, then predicted exactly as the original file with --rename/--drop."""
+    source = synthetic_run["new"] / "m01_day1.csv"
+    lines = source.read_text().splitlines()
+    lines[1] = ",".join("Head Top" if c == "head" else c for c in lines[1].split(","))
+    lines = [ln + (",LED,LED,LED" if i == 1 else ",x,y,likelihood" if i == 2 else "") for i, ln in
+             enumerate(lines)]  # fmt: skip
+    lines[0] += f",{lines[0].split(',')[1]}" * 3
+    lines[3:] = [ln + ",1.0,2.0,0.9" for ln in lines[3:]]
+    other = tmp_path / "other_project.csv"
+    other.write_text("\n".join(lines) + "\n")
+    ckpt = str(synthetic_run["ckpt"])
+    assert predict_main(["--ckpt", ckpt, "--input", str(other), "--out", str(tmp_path / "a"),
+                         "--no-progress"]) == 2  # fmt: skip
+    assert "['head']" in capsys.readouterr().err
+    args = ["--ckpt", ckpt, "--out", str(tmp_path / "b"), "--no-progress"]
+    assert predict_main([*args, "--input", str(other), "--rename", "head top=head", "--drop",
+                         "LED"]) == 0  # fmt: skip
+    assert predict_main(["--ckpt", ckpt, "--input", str(source), "--out", str(tmp_path / "c"),
+                         "--no-progress"]) == 0  # fmt: skip
+    mapped = pd.read_csv(tmp_path / "b" / "other_project.frames.csv")
+    plain = pd.read_csv(tmp_path / "c" / "m01_day1.frames.csv")
+    pd.testing.assert_frame_equal(mapped, plain)
