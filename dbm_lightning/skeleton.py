@@ -21,11 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from dbm_lightning.errors import DataFormatError
+from dbm_lightning.io.labels import name_key
 from dbm_lightning.session import ANIMAL_SEPARATOR, Session
-
-
-def _norm(name: str) -> str:
-    return " ".join(str(name).split()).casefold()
 
 
 @dataclass
@@ -40,11 +37,11 @@ class BodypartMap:
         self.rename = {str(k): str(v) for k, v in dict(self.rename or {}).items()}
         self.drop = tuple(str(d) for d in (self.drop or ()))
         self.keep = tuple(str(k) for k in self.keep) if self.keep is not None else None
-        if self.keep is not None and len(set(map(_norm, self.keep))) != len(self.keep):
+        if self.keep is not None and len(set(map(name_key, self.keep))) != len(self.keep):
             raise ValueError(f"bodyparts.keep names a part twice: {list(self.keep)}")
         if self.keep is not None and not self.keep:
             raise ValueError("bodyparts.keep is empty: it would keep no body part")
-        clash = {_norm(d) for d in self.drop} & {_norm(k) for k in self.keep or ()}
+        clash = {name_key(d) for d in self.drop} & {name_key(k) for k in self.keep or ()}
         if clash:
             raise ValueError(f"bodyparts: {sorted(clash)} both dropped and kept")
 
@@ -56,30 +53,30 @@ class BodypartMap:
     def map_parts(self, parts: Sequence[str], where: object = None) -> tuple[list[int], list[str]]:
         """The mapping of one animal's ``parts``: the indices to take and their new names, in
         output order (``where`` names the file in errors)."""
-        lookup = {_norm(k): v for k, v in self.rename.items()}
-        renamed = [lookup.get(_norm(p), p) for p in parts]
+        lookup = {name_key(k): v for k, v in self.rename.items()}
+        renamed = [lookup.get(name_key(p), p) for p in parts]
         seen: dict[str, int] = {}
         for i, name in enumerate(renamed):
-            if _norm(name) in seen:
+            if name_key(name) in seen:
                 raise DataFormatError(
                     where,
                     f"after bodyparts.rename two parts are named {name!r} "
-                    f"({parts[seen[_norm(name)]]!r} and {parts[i]!r})",
+                    f"({parts[seen[name_key(name)]]!r} and {parts[i]!r})",
                 )
-            seen[_norm(name)] = i
-        dropped = {_norm(d) for d in self.drop}
+            seen[name_key(name)] = i
+        dropped = {name_key(d) for d in self.drop}
         if self.keep is None:
-            order = [i for i, n in enumerate(renamed) if _norm(n) not in dropped]
+            order = [i for i, n in enumerate(renamed) if name_key(n) not in dropped]
             names = [renamed[i] for i in order]
         else:
-            missing = [k for k in self.keep if _norm(k) not in seen]
+            missing = [k for k in self.keep if name_key(k) not in seen]
             if missing:
                 raise DataFormatError(
                     where,
                     f"bodyparts.keep names part(s) {missing} this session lacks; its parts "
                     f"are {renamed} (after bodyparts.rename)",
                 )
-            order = [seen[_norm(k)] for k in self.keep]
+            order = [seen[name_key(k)] for k in self.keep]
             names = list(self.keep)
         if not order:
             raise DataFormatError(where, "bodyparts.drop leaves no body part")

@@ -15,6 +15,7 @@ import pandas as pd
 from dbm_lightning.atomic import write_atomic, write_json_atomic
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.evaluation.scores import DEFAULT_IOU, Scores, score_session
+from dbm_lightning.io.labels import name_key
 from dbm_lightning.labeling import FileLabeler
 from dbm_lightning.session import UNLABELLED
 
@@ -29,10 +30,6 @@ OUTPUTS = {
     "confusion": "confusion.png",
 }
 """What :func:`write_evaluation` writes into its folder."""
-
-
-def _key(name: str) -> str:
-    return " ".join(str(name).split()).casefold()
 
 
 @dataclass
@@ -76,13 +73,13 @@ def align_classes(
     or surrounding spaces): the model's classes in order, then the label file's others.
     Returns the names and the index maps ``predicted -> joint``, ``true -> joint``."""
     names = list(predicted)
-    keys = {_key(n): i for i, n in enumerate(names)}
+    keys = {name_key(n): i for i, n in enumerate(names)}
     for n in true:
-        if _key(n) not in keys:
-            keys[_key(n)] = len(names)
+        if name_key(n) not in keys:
+            keys[name_key(n)] = len(names)
             names.append(str(n))
-    pred_map = np.array([keys[_key(n)] for n in predicted], dtype=np.int64)
-    true_map = np.array([keys[_key(n)] for n in true], dtype=np.int64)
+    pred_map = np.array([keys[name_key(n)] for n in predicted], dtype=np.int64)
+    true_map = np.array([keys[name_key(n)] for n in true], dtype=np.int64)
     return names, pred_map, true_map
 
 
@@ -167,8 +164,8 @@ def evaluate_predictions(
                 f"{labeler.pattern!r} relative to {Path(entry['source']).parent})",
             )
         labels, names = labeler.read(label_path, len(table), fps)
-        codes = {_key(n): i for i, n in enumerate(model_classes)}
-        pred_text = table["label"].astype(str).map(_key)
+        codes = {name_key(n): i for i, n in enumerate(model_classes)}
+        pred_text = table["label"].astype(str).map(name_key)
         unknown = sorted(set(pred_text) - set(codes))
         if unknown:
             raise DataFormatError(
@@ -176,8 +173,8 @@ def evaluate_predictions(
             )
         pred = pred_text.map(codes).to_numpy(np.int64)
         valid = table["valid"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
-        seen = {_key(t) for t in true_names}
-        true_names += [n for n in names if _key(n) not in seen]
+        seen = {name_key(t) for t in true_names}
+        true_names += [n for n in names if name_key(n) not in seen]
         where = {"source": str(entry["source"]), "labels": str(label_path)}
         read.append((entry["name"], labels, pred, valid, tuple(names), where))
 
@@ -185,8 +182,8 @@ def evaluate_predictions(
     total = Scores.empty(joint, iou)
     evaluation = Evaluation(total)
     for name, labels, pred, valid, names, where in read:
-        to_joint = {_key(n): i for i, n in enumerate(joint)}
-        joint_true = np.array([to_joint[_key(n)] for n in names], dtype=np.int64)
+        to_joint = {name_key(n): i for i, n in enumerate(joint)}
+        joint_true = np.array([to_joint[name_key(n)] for n in names], dtype=np.int64)
         true = np.where(labels == UNLABELLED, UNLABELLED, joint_true[np.maximum(labels, 0)])
         scores = score_session(true, pred_map[pred], joint, valid, iou)
         evaluation.sessions[name] = scores

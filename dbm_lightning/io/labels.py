@@ -241,8 +241,9 @@ def order_by_frame(path: Path, frames_text: np.ndarray, labels: np.ndarray) -> n
 
 
 def name_key(name: object) -> str:
-    """How label names are compared: without case or surrounding spaces."""
-    return str(name).strip().casefold()
+    """How label and body-part names are compared: without case, surrounding spaces or
+    repeated inner spaces (``" Left  Ear "`` is ``"left ear"``)."""
+    return " ".join(str(name).split()).casefold()
 
 
 def dedupe(items: Sequence[str]) -> list[str]:
