@@ -406,5 +406,5 @@ def write_report(
             compared=compared,
         ),
     )
-    comparison_plot(table, runs, metric, paths["plot"])
+    comparison_plot(table, runs, compared, paths["plot"])  # the held-out score when there is one
     return paths
