@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dbm_lightning.cli import parse_renames
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.evaluation.scores import DEFAULT_IOU
 
@@ -69,16 +70,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if not 0 < args.iou <= 1:
         return fail(f"--iou must be in (0, 1], got {args.iou}")
-    bad = [r for r in args.rename if "=" not in r]
-    if bad:
-        return fail(f"--rename takes OLD=NEW pairs, got {bad[0]!r}")
+    try:
+        renames = parse_renames(args.rename)
+    except ValueError as exc:
+        return fail(str(exc))
     try:
         labeler = FileLabeler(
             pattern=args.labels,
             format=args.format,
             stream=args.stream,
             subject=args.subject,
-            rename=dict(r.split("=", 1) for r in args.rename),
+            rename=renames,
             ignore=tuple(args.ignore),
             background=None if args.background.lower() == "none" else args.background,
         )

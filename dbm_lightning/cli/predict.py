@@ -18,6 +18,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from dbm_lightning.cli import parse_renames
 from dbm_lightning.errors import DataFormatError
 
 
@@ -93,13 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) is not None and getattr(args, name) < 0:
             print(f"dbm-predict: --{name.replace('_', '-')} must be >= 0", file=sys.stderr)
             return 2
-    bad = [r for r in args.rename if "=" not in r or not r.split("=", 1)[0].strip()]
-    if bad:
-        print(f"dbm-predict: --rename takes OLD=NEW pairs, got {bad[0]!r}", file=sys.stderr)
+    try:
+        renames = parse_renames(args.rename)
+    except ValueError as exc:
+        print(f"dbm-predict: {exc}", file=sys.stderr)
         return 2
     from dbm_lightning.skeleton import BodypartMap
 
-    mapping = BodypartMap(rename=dict(r.split("=", 1) for r in args.rename), drop=tuple(args.drop))
+    mapping = BodypartMap(rename=renames, drop=tuple(args.drop))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
