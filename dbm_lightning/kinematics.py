@@ -48,7 +48,7 @@ def body_length(pose: torch.Tensor, centre: int | None, front: int) -> torch.Ten
     b, w, a, p, _ = pose.shape
     flat = pose.permute(0, 2, 1, 3, 4).reshape(b * a, w, p, 2)
     c, axis = centre_axis(flat, centre, front)
-    length = torch.hypot(axis[..., 0], axis[..., 1]).reshape(b, a, w).reshape(b, a * w)
+    length = torch.hypot(axis[..., 0], axis[..., 1]).reshape(b, a * w)
     length = torch.where(length > 0, length, torch.full_like(length, float("nan")))
     return torch.nanmedian(length, dim=1).values
 

@@ -21,6 +21,7 @@ Distances and speeds are in the units of the scale given (arena units, or body l
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -32,7 +33,7 @@ _ORDERED_NAMES = ("facing_cos", "facing_sin", "speed_towards")
 
 
 def _pairs(animals: int) -> list[tuple[int, int]]:
-    return [(a, b) for a in range(animals) for b in range(a + 1, animals)]
+    return list(itertools.combinations(range(animals), 2))
 
 
 def social_block(

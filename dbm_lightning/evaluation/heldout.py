@@ -25,11 +25,7 @@ from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.evaluation.files import SUMMARY_FILE, Evaluation
 from dbm_lightning.evaluation.scores import DEFAULT_IOU, Scores, score_session
 from dbm_lightning.models.inference import run_model
-from dbm_lightning.prediction.bouts import (
-    POSTPROCESS_KEY,
-    merge_short_bouts,
-    smooth_probabilities,
-)
+from dbm_lightning.prediction.bouts import POSTPROCESS_KEY, decide
 from dbm_lightning.prediction.files import write_frames_table
 from dbm_lightning.prediction.session import SessionPrediction
 from dbm_lightning.ranges import between, check_ranges, satisfies
@@ -92,29 +88,27 @@ def _predict(model: Any, sessions: Sequence[Any]) -> list[_Predicted]:
     return out
 
 
-def _decide(probs: np.ndarray, smoothing: int, min_bout: int) -> np.ndarray:
-    smoothed = smooth_probabilities(probs, smoothing)
-    pred = smoothed.argmax(axis=1) if len(smoothed) else np.zeros(0, np.int64)
-    return merge_short_bouts(pred, min_bout).astype(np.int64)
-
-
 def _score(
     predicted: Sequence[_Predicted],
+    preds: Sequence[np.ndarray],
     class_names: Sequence[str],
-    smoothing: int,
-    min_bout: int,
     iou: float,
 ) -> Evaluation:
+    """Scores of the sessions' predicted classes ``preds`` (one per session of
+    ``predicted``)."""
     total = Scores.empty(class_names, iou)
     evaluation = Evaluation(total)
-    for p in predicted:
-        pred = _decide(p.probs, smoothing, min_bout)
+    for p, pred in zip(predicted, preds, strict=True):
         scores = score_session(p.labels, pred, class_names, p.valid, iou)
         scores.unlabelled, scores.invalid = p.unlabelled, p.invalid  # before the valid mask
         evaluation.sessions[p.name] = scores
         total = total.add(scores)
     evaluation.total = total
     return evaluation
+
+
+def _classes(predicted: Sequence[_Predicted], smoothing: int, min_bout: int) -> list[np.ndarray]:
+    return [decide(p.probs, smoothing, min_bout)[1] for p in predicted]
 
 
 def choose_postprocess(
@@ -128,7 +122,8 @@ def choose_postprocess(
     tried = []
     for w in config.smoothing:
         for m in config.min_bout:
-            s = _score(predicted, class_names, w, m, config.iou).total.summary()
+            preds = _classes(predicted, w, m)
+            s = _score(predicted, preds, class_names, config.iou).total.summary()
             tried.append({"smoothing": int(w), "min_bout": int(m), "val_macro_f1": s["macro_f1"]})
     best = max(tried, key=lambda r: (round(r["val_macro_f1"], 12), -r["smoothing"], -r["min_bout"]))
     return {**best, "tried": tried}
@@ -146,13 +141,13 @@ def evaluate_split(
     without it (the model runs once), and each session's post-processed ``(name, predicted
     class, probabilities, valid)``."""
     predicted = _predict(model, sessions)
-    evaluation = _score(predicted, class_names, smoothing, min_bout, iou)
-    raw = _score(predicted, class_names, 0, 1, iou)
+    decided = [decide(p.probs, smoothing, min_bout) for p in predicted]
+    evaluation = _score(predicted, [pred for _, pred in decided], class_names, iou)
+    raw = _score(predicted, _classes(predicted, 0, 1), class_names, iou)
     decisions = [
-        (p.name, _decide(p.probs, smoothing, min_bout), smooth_probabilities(p.probs, smoothing),
-         p.valid)
-        for p in predicted
-    ]  # fmt: skip
+        (p.name, pred, smoothed, p.valid)
+        for p, (smoothed, pred) in zip(predicted, decided, strict=True)
+    ]
     return evaluation, raw, decisions
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.io.cache import cached_load
-from dbm_lightning.io.compressed import file_stem
+from dbm_lightning.io.compressed import file_stem, kind_suffix
 from dbm_lightning.io.dlc import H5_SUFFIXES
 from dbm_lightning.io.readers import POSE_SUFFIXES, load_pose, pose_format
 from dbm_lightning.io.text_tables import read_text_csv
@@ -151,8 +151,7 @@ def scan_folder(
             continue
         if LABEL_MARKER in low or low in _COMPANIONS or p.suffix.lower() in _METADATA_SUFFIXES:
             continue
-        fmt = pose_format(p)
-        suffix = low[len(file_stem(p)) :] if fmt is not None else ""
+        suffix = kind_suffix(p) if pose_format(p) is not None else ""
         if suffix not in rank:
             other_kind.append(p.name)
             continue

@@ -53,6 +53,15 @@ def smooth_probabilities(probs: np.ndarray, window: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def decide(probs: np.ndarray, smoothing: int, min_bout: int) -> tuple[np.ndarray, np.ndarray]:
+    """The post-processed prediction of ``probs (T, C)``: the probabilities smoothed over
+    ``smoothing`` frames (:func:`smooth_probabilities`) and the class of every frame (their
+    arg-max, bouts shorter than ``min_bout`` merged: :func:`merge_short_bouts`)."""
+    smoothed = smooth_probabilities(probs, smoothing)
+    pred = smoothed.argmax(axis=1) if smoothed.shape[0] else np.zeros(0, dtype=np.int64)
+    return smoothed, merge_short_bouts(pred, min_bout).astype(np.int64, copy=False)
+
+
 def run_lengths(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run-length encoding of a 1-D array: ``(starts, lengths, values)`` of every run."""
     v = np.asarray(values)

@@ -12,7 +12,7 @@ import pandas as pd
 from dbm_lightning.analysis.microstates import Microstates
 from dbm_lightning.data import prepare_session
 from dbm_lightning.models.inference import run_model
-from dbm_lightning.prediction.bouts import merge_short_bouts, smooth_probabilities
+from dbm_lightning.prediction.bouts import decide
 from dbm_lightning.session import Session
 
 
@@ -62,9 +62,7 @@ def predict_arrays(
     class_names = [str(c) for c in (module.hparams.get("class_names") or state["class_names"])]
     features, valid = prepare_session(session, state)
     probs, embedding = run_model(module, features, valid)
-    probs = smooth_probabilities(probs, smoothing)
-    pred = probs.argmax(axis=1) if probs.shape[0] else np.zeros(0, dtype=np.int64)
-    pred = merge_short_bouts(pred, min_bout).astype(np.int64, copy=False)
+    probs, pred = decide(probs, smoothing, min_bout)
     if microstates is not None:
         emb = np.array(embedding, dtype=np.float32)
         emb[~valid] = np.nan
