@@ -211,6 +211,8 @@ def build_trainer(
         mode=ck["mode"],
         save_top_k=ck["save_top_k"],
         auto_insert_metric_name=False,
+        # one best.ckpt, the model metrics.json names (not best-v1.ckpt beside an old one)
+        enable_version_counter=ck["save_top_k"] not in (0, 1),
     )
     callbacks = [checkpoint, EpochSeed(cfg["seed"]), *callbacks]
     if ck["save_last"]:

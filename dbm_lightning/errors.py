@@ -42,3 +42,16 @@ class ConfigError(ValueError):
         # picklable, so a launcher running the job in another process (joblib, submitit)
         # can hand the error back
         return (type(self), (self.key, self.problem, self.problems[1:]))
+
+
+class RunFolderError(ValueError):
+    """A run folder this run may not use: it holds another run's results, or another live run
+    holds its lock. The message starts with the folder's path and says what to do instead."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.path, self.problem))

@@ -7,7 +7,8 @@ Every module that reads or writes a run's files (the runner, ``dbm-train``, ``db
       config.yaml            the resolved run config (``.hydra/config.yaml`` beside it under Hydra)
       data_summary.json      split, sessions, gap fractions (written at set-up)
       metrics.json           written last, by a run that finished
-      failed.json            written by a run that raised: its error and traceback
+      failed.json            written by a run that raised or was stopped: its error and traceback
+      .lock                  held by the live run (run_guard.RunLock)
       checkpoints/best.ckpt  deep models: the best epoch (microstates embedded)
       checkpoints/last.ckpt  deep models: the state after the latest epoch (resume)
       model.joblib           classic models: the fitted estimator (a pickle)
@@ -135,6 +136,15 @@ class RunDir:
         """Whether the run wrote ``metrics.json`` (written last, atomically)."""
         return self.metrics_file.is_file()
 
+    def read_metrics_or_none(self) -> dict[str, Any] | None:
+        """``metrics.json`` when it is complete (a JSON object with the run's results), else
+        ``None``: missing, unreadable or cut short."""
+        try:
+            metrics = self.read_metrics()
+        except (OSError, ValueError):
+            return None
+        return metrics if isinstance(metrics, dict) and "val_best" in metrics else None
+
     def read_metrics(self) -> dict[str, Any] | None:
         """``metrics.json`` as a dict, or ``None`` when the run did not finish."""
         if not self.metrics_file.is_file():
@@ -151,21 +161,44 @@ class RunDir:
             return None
         return json.loads(self.failed_file.read_text())
 
-    def write_failure(self, exc: BaseException) -> Path:
-        """Record why the run failed in ``failed.json`` beside its config (and drop a
-        ``metrics.json`` that an earlier run left in the same folder: it no longer applies)."""
+    def write_failure(self, exc: BaseException) -> Path | None:
+        """Record why the run failed in ``failed.json`` beside its config; ``None`` (nothing
+        written) when the folder holds a finished run's ``metrics.json``: a run that failed
+        before it started over leaves the earlier results as they were. On a full disk the
+        record is tried again without its traceback (a few bytes)."""
+        if self.read_metrics_or_none() is not None:
+            return None
         self.path.mkdir(parents=True, exist_ok=True)
-        self.metrics_file.unlink(missing_ok=True)
         record = {
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": "".join(traceback.format_exception(exc)),
         }
-        return write_json_atomic(self.failed_file, record)
+        try:
+            return write_json_atomic(self.failed_file, record)
+        except OSError:
+            return write_json_atomic(self.failed_file, {"error": record["error"]}, indent=None)
 
     def clear_outcome(self) -> None:
-        """Forget the outcome of an earlier run in the same folder (before a new one starts)."""
+        """Forget the outcome of an earlier run in the same folder (the new run is about to
+        train: see :func:`dbm_lightning.run_guard.start_over`)."""
         self.metrics_file.unlink(missing_ok=True)
         self.failed_file.unlink(missing_ok=True)
+
+    def products(self) -> list[Path]:
+        """What a run made in this folder besides its config and outcome files: checkpoints,
+        model file, microstates, TensorBoard events, held-out tables, figures, data summary
+        (those that exist)."""
+        names = [
+            self.CHECKPOINTS,
+            self.MODEL,
+            f"{self.MICROSTATES}.npz",
+            f"{self.MICROSTATES}.json",
+            self.TENSORBOARD,
+            self.HELDOUT,
+            self.FIGURES,
+            self.DATA_SUMMARY,
+        ]
+        return [self.path / n for n in names if (self.path / n).exists()]
 
     def write_config(self, cfg: Mapping[str, Any]) -> Path:
         """Write the resolved run config as ``config.yaml``."""

@@ -69,13 +69,16 @@ TRAINER_SET_BY_CODE = ("logger", "callbacks", "plugins", "deterministic", "defau
 class RunConfig:
     """The top-level keys: ``seed`` (0 is honoured; it also draws the held-out sessions),
     ``deterministic`` algorithms, ``torch_threads`` per run (``None``: torch's default),
-    ``ckpt_path`` to resume (``last``: the run folder's own), ``test_after_fit``."""
+    ``ckpt_path`` to resume (``last``: the run folder's own), ``overwrite`` a finished or
+    interrupted run in the output folder (its files are removed once the new run has set up
+    its data), ``test_after_fit``."""
 
     task_name: str = "train"
     seed: int = field(default=0, metadata=at_least(0))
     deterministic: bool = True
     torch_threads: int | None = field(default=1, metadata=at_least(1))
     ckpt_path: str | None = None
+    overwrite: bool = False
     test_after_fit: bool = True
 
 

@@ -40,6 +40,7 @@ from dbm_lightning.build import (
 from dbm_lightning.checkpoints import check_compatible, read_checkpoint
 from dbm_lightning.config_check import plain_config, validate_config
 from dbm_lightning.data import DBMDataModule
+from dbm_lightning.errors import ConfigError, DataFormatError
 from dbm_lightning.evaluation.files import write_evaluation
 from dbm_lightning.evaluation.heldout import (
     PostprocessConfig,
@@ -52,6 +53,7 @@ from dbm_lightning.evaluation.heldout import (
 from dbm_lightning.models import DBMClassifier
 from dbm_lightning.models.classic import ClassicModel, ClassicPredictor, evaluate_sessions
 from dbm_lightning.models.metrics import HP_METRICS, flatten_hparams
+from dbm_lightning.run_guard import Action, RunLock, claim_folder, start_over
 from dbm_lightning.runs import RunDir
 
 log = logging.getLogger(__name__)
@@ -74,12 +76,17 @@ def _scalar_metrics(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]
 
 
 def run_training(
-    cfg: Mapping[str, Any], output_dir: str | Path, callbacks: Sequence[pl.Callback] = ()
+    cfg: Mapping[str, Any],
+    output_dir: str | Path,
+    callbacks: Sequence[pl.Callback] = (),
+    sweep: bool = False,
 ) -> dict[str, Any]:
     """Train one model as configured, write ``metrics.json`` in ``output_dir`` and return it.
 
-    Steps: seed everything (seed 0 included), build and set up the data module, then fit the
-    model of ``cfg["model"]``:
+    Steps: check the config, lock the folder and decide what to do with it
+    (:func:`~dbm_lightning.run_guard.claim_folder`), seed everything (seed 0 included), build
+    and set up the data module and check the settings against the data; only then clear
+    the folder's earlier outcome and fit the model of ``cfg["model"]``:
 
     - a deep network: a Lightning fit with best/last checkpoints (``callbacks`` are added to
       the Trainer's), the best checkpoint evaluated on the test split when there is one, and
@@ -92,6 +99,12 @@ def run_training(
     ``metrics.json`` records validation/test metrics, the sessions used and skipped, wall
     time and training throughput, with the same keys for both families.
 
+    A folder holding a finished run, or a run of another configuration, is refused
+    (:class:`~dbm_lightning.errors.RunFolderError`) unless ``cfg["overwrite"]`` or
+    ``cfg["ckpt_path"]`` is ``"last"``; an interrupted run of the same configuration is
+    resumed from its ``last.ckpt``; ``sweep=True`` (one job of a re-launched sweep) returns a
+    finished run's metrics without training.
+
     ``cfg["ckpt_path"]`` resumes from a checkpoint (``"last"``: this output directory's
     ``checkpoints/last.ckpt``); it must have been trained on the same body parts, classes and
     features. Resuming a run killed mid-epoch repeats that epoch and ends with the same
@@ -100,24 +113,74 @@ def run_training(
     # config mistakes stop here, before anything is written or read; defaults filled in
     cfg = validate_config(plain_config(cfg, throw_on_missing=True))
     run = RunDir(output_dir)
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.clear_outcome()
+    with RunLock(run):
+        action = claim_folder(run, cfg, sweep=sweep)
+        if action is Action.SKIP:
+            log.info("%s: finished with this configuration; skipped", run.path)
+            return run.read_metrics_or_none() or {}
+        if action is Action.RESUME and not cfg["ckpt_path"]:
+            log.info("%s: interrupted; resuming from %s", run.path, run.last_checkpoint)
+            cfg["ckpt_path"] = RunDir.LAST
+        return _train_in(cfg, run, action, callbacks)
+
+
+def _check_resumable(ckpt_path: str, module: DBMClassifier, dm: DBMDataModule) -> None:
+    """Refuse a checkpoint trained on other data, or holding another network than the one
+    configured, before the run starts over (``DataFormatError`` naming the file)."""
+    ckpt = read_checkpoint(ckpt_path)
+    check_compatible(ckpt_path, ckpt["hyper_parameters"], dm)
+    try:
+        module.load_state_dict(ckpt["state_dict"])  # a copy: the fit restores it again
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise DataFormatError(
+            ckpt_path,
+            f"holds a {ckpt['hyper_parameters'].get('net_name', 'other')} network, not the "
+            f"configured {module.hparams.get('net_name')} ({first[:160]})",
+        ) from None
+
+
+def _check_against_data(cfg: Mapping[str, Any], dm: DBMDataModule, summary: Mapping) -> None:
+    """Settings that can only be checked once the data is known, checked before training."""
+    if cfg["microstates"]["enabled"] and not is_classic(cfg):
+        frames = sum(s["valid_frames"] for s in summary["splits"].values())
+        if cfg["microstates"]["k"] > frames:
+            raise ConfigError(
+                "microstates.k",
+                f"{cfg['microstates']['k']} microstates need at least as many valid frames; "
+                f"the data has {frames} (lower it, or microstates.enabled=false)",
+            )
+
+
+def _train_in(
+    cfg: dict[str, Any], run: RunDir, action: Action, callbacks: Sequence[pl.Callback]
+) -> dict[str, Any]:
+    """The run once its folder is claimed (see :func:`run_training`)."""
     seed = cfg["seed"]
     if cfg["torch_threads"]:
         torch.set_num_threads(cfg["torch_threads"])
     pl.seed_everything(seed, workers=True)
     started = time.perf_counter()
 
-    run.write_config(cfg)
     classic = is_classic(cfg)  # validate_config refused a ckpt_path with a classic model
     ckpt_path = run.resolve_ckpt_path(cfg["ckpt_path"])
     dm = build_datamodule(cfg)
     dm.setup("fit")
     data_summary = dm.summary()
+    module = None if classic else build_classifier(cfg, dm)
+    if ckpt_path and module is not None:
+        _check_resumable(ckpt_path, module, dm)
+    _check_against_data(cfg, dm, data_summary)
+
+    start_over(run, action, bool(cfg["overwrite"]))  # from here on, the folder is this run's
+    run.write_config(cfg)
     run.write_data_summary(data_summary)
     log.info("%s", describe_data(data_summary))
 
-    fit = _fit_classic(cfg, run, dm) if classic else _fit_deep(cfg, run, dm, ckpt_path, callbacks)
+    if module is None:
+        fit = _fit_classic(cfg, run, dm)
+    else:
+        fit = _fit_deep(cfg, run, dm, module, ckpt_path, callbacks)
     if classic:  # saved first, then again with the post-processing the held-out step chose
         fit["model_file"] = str(fit["model"].save(run.model_file))
     heldout = heldout_evaluation(cfg, run, dm, fit)
@@ -154,13 +217,11 @@ def _fit_deep(
     cfg: dict[str, Any],
     run: RunDir,
     dm: DBMDataModule,
+    module: DBMClassifier,
     ckpt_path: str | None,
     callbacks: Sequence[pl.Callback],
 ) -> dict[str, Any]:
-    """Fit a ``DBMClassifier`` with the Trainer, test its best checkpoint, fit microstates."""
-    module = build_classifier(cfg, dm)
-    if ckpt_path:
-        check_compatible(ckpt_path, read_checkpoint(ckpt_path)["hyper_parameters"], dm)
+    """Fit ``module`` with the Trainer, test its best checkpoint, fit microstates."""
     logger = build_logger(cfg, run.path)
     trainer, checkpoint = build_trainer(cfg, run.path, logger, callbacks)
     if logger:
@@ -171,6 +232,11 @@ def _fit_deep(
     fit_seconds = time.perf_counter() - fit_started
 
     val_final = _scalar_metrics(trainer.callback_metrics, "val/")
+    if ckpt_path and not val_final and dm.has_val:
+        # resumed after the last epoch (stopped in the held-out step, say): nothing was left to
+        # train, so the final model's validation metrics are computed again, as they were
+        trainer.validate(module, datamodule=dm, verbose=False)
+        val_final = _scalar_metrics(trainer.callback_metrics, "val/")
     best_path = checkpoint.best_model_path or None
     best_score = checkpoint.best_model_score
     test_metrics: dict[str, float] = {}

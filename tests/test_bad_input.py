@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import lzma
 import math
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def good_csv(
     folder: Path, name: str = "m01_day1.csv", parts=PARTS, t: int = T, lik: float = 0.9
 ) -> Path:
     """A valid single-animal DeepLabCut CSV (all points finite, likelihood ``lik``)."""
-    rng = np.random.default_rng(len(name) + len(parts))
+    rng = np.random.default_rng(zlib.crc32(name.encode()) + len(parts))  # each file its own
     pose = rng.uniform(10, 400, (t, len(parts), 2))
     likelihood = np.full((t, len(parts)), lik)
     folder.mkdir(parents=True, exist_ok=True)

@@ -134,7 +134,7 @@ write_atomic(sys.argv[1], write)
 def test_sigkill_while_writing_metrics_leaves_no_readable_half_file(tmp_path: Path) -> None:
     """A process killed while writing metrics.json leaves no metrics.json at all (only a
     hidden temporary), so dbm-report never reads a half-written run as finished."""
-    from dbm_lightning.analysis.report import find_runs
+    from dbm_lightning.analysis.sweep_runs import find_runs
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

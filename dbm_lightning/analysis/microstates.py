@@ -14,7 +14,10 @@ Here:
   largest first, so neighbouring numbers mean related behaviour. (The MATLAB demo sorts the
   counts ascending within a label; largest first puts the typical state of a label first.)
 - :class:`Microstates` holds the renumbered centroids, assigns new frames (vectorised,
-  chunked) and saves to ``.npz`` + ``.json`` (no pickle).
+  chunked) and saves to ``.npz`` + ``.json`` (no pickle). States only mean something on the
+  embedding of the model they were fitted on: ``model_sha256`` records that model
+  (:func:`dbm_lightning.checkpoints.model_sha256`) so that ``dbm-predict`` refuses them on
+  another one.
 - :func:`overlap_table`, :func:`transition_probabilities`, :func:`group_microstates` and
   :func:`time_share_by_group` are the summaries the figures in
   :mod:`dbm_lightning.analysis.plots` show.
@@ -216,6 +219,10 @@ class Microstates:
         Sum of squared distances of the fitting frames to their centroid.
     seed
         The random seed used.
+    model_sha256
+        Fingerprint of the model whose embedding they were fitted on
+        (:func:`dbm_lightning.checkpoints.model_sha256`); ``None`` when not recorded (files
+        saved before it was, or microstates fitted on plain arrays).
     """
 
     centroids: np.ndarray
@@ -226,6 +233,7 @@ class Microstates:
     method: str = "kmeans"
     inertia: float = float("nan")
     seed: int = 0
+    model_sha256: str | None = None
 
     def __post_init__(self) -> None:
         self.centroids = np.asarray(self.centroids, dtype=np.float64)
@@ -267,6 +275,14 @@ class Microstates:
         counts = self.label_counts.astype(np.float64)
         totals = counts.sum(axis=1, keepdims=True)
         return np.divide(100.0 * counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+    def same_states(self, other: Microstates) -> bool:
+        """Whether ``other`` holds the same centroids and dominant labels (the same fit)."""
+        return (
+            self.centroids.shape == other.centroids.shape
+            and bool(np.array_equal(self.centroids, other.centroids))
+            and bool(np.array_equal(self.dominant_label, other.dominant_label))
+        )
 
     def dominant_label_names(self) -> list[str]:
         """Name of each state's dominant label (``"-"`` where there is none)."""
@@ -318,6 +334,7 @@ class Microstates:
             "inertia": None if not np.isfinite(self.inertia) else float(self.inertia),
             "seed": int(self.seed),
             "dominant_label_names": self.dominant_label_names(),
+            "model_sha256": self.model_sha256,
             "npz_sha256": file_sha256(npz),
         }
         write_json_atomic(meta, info)
@@ -325,12 +342,25 @@ class Microstates:
 
     @classmethod
     def load(cls, path: str | Path) -> Microstates:
-        """Read what :meth:`save` wrote (same ``path`` convention)."""
+        """Read what :meth:`save` wrote (same ``path`` convention).
+
+        Raises
+        ------
+        FileNotFoundError
+            When the ``.npz`` or the ``.json`` is missing.
+        DataFormatError
+            When either is unreadable, or they do not belong together (naming the file).
+        """
         npz, meta = cls._paths(path)
         for p in (npz, meta):
             if not p.is_file():
                 raise FileNotFoundError(f"{p}: microstates file not found")
-        info = json.loads(meta.read_text())
+        try:
+            info = json.loads(meta.read_text())
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DataFormatError(meta, f"not a microstates .json ({exc})") from None
+        if not isinstance(info, dict):
+            raise DataFormatError(meta, "not a microstates .json (no object at the top)")
         if info.get("format_version", 0) > FORMAT_VERSION:
             raise ValueError(
                 f"{meta}: format version {info['format_version']} is newer than "
@@ -343,19 +373,25 @@ class Microstates:
                 f"does not match {meta.name} (written by another or an interrupted save); "
                 "fit the microstates again",
             )
-        with np.load(npz, allow_pickle=False) as z:
-            arrays = {name: z[name] for name in z.files}
-        inertia = info.get("inertia")
-        return cls(
-            centroids=arrays["centroids"],
-            dominant_label=arrays["dominant_label"],
-            label_names=tuple(info.get("label_names", ())),
-            counts=arrays["counts"],
-            label_counts=arrays["label_counts"],
-            method=info.get("method", "kmeans"),
-            inertia=float("nan") if inertia is None else float(inertia),
-            seed=int(info.get("seed", 0)),
-        )
+        try:
+            with np.load(npz, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
+            inertia = info.get("inertia")
+            return cls(
+                centroids=arrays["centroids"],
+                dominant_label=arrays["dominant_label"],
+                label_names=tuple(info.get("label_names", ())),
+                counts=arrays["counts"],
+                label_counts=arrays["label_counts"],
+                method=info.get("method", "kmeans"),
+                inertia=float("nan") if inertia is None else float(inertia),
+                seed=int(info.get("seed", 0)),
+                model_sha256=info.get("model_sha256"),
+            )
+        except KeyError as exc:
+            raise DataFormatError(npz, f"not a microstates .npz (no {exc.args[0]!r})") from None
+        except (OSError, ValueError, TypeError) as exc:
+            raise DataFormatError(npz, f"not a readable microstates .npz ({exc})") from None
 
 
 def assign_sessions(ms: Microstates, embeddings: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -373,6 +409,7 @@ def fit_microstates(
     minibatch_threshold: int = 200_000,
     batch_size: int = 4096,
     max_iter: int = 300,
+    model_sha256: str | None = None,
 ) -> Microstates:
     """k-means over all frames of all sessions, renumbered by dominant label.
 
@@ -399,6 +436,9 @@ def fit_microstates(
     max_iter
         Iteration cap of the full k-means path (the mini-batch path uses sklearn's default
         number of epochs with early stopping).
+    model_sha256
+        Fingerprint of the model that gave ``embeddings``
+        (:func:`dbm_lightning.checkpoints.model_sha256`), saved with the microstates.
 
     Returns
     -------
@@ -491,6 +531,7 @@ def fit_microstates(
         method=method,
         inertia=inertia,
         seed=seed,
+        model_sha256=model_sha256,
     )
 
 

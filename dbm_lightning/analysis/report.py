@@ -5,25 +5,30 @@ A run is a directory holding ``.hydra/overrides.yaml`` (or ``.hydra/config.yaml`
 ``metrics.json`` (finished) or ``failed.json`` (its error). A configuration is the run's set of
 command-line overrides that differ between the runs of the sweep, without the seed keys, so the
 seeds of one configuration are pooled; overrides shared by every run are reported once.
+
+Reading the runs (each configuration and seed once, never-started jobs, two sweeps in one
+folder) is :mod:`dbm_lightning.analysis.sweep_runs`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from dbm_lightning.analysis.sweep_runs import (
+    FAILED,
+    MULTIRUN,
+    SEED_KEYS,
+    RunRecord,
+    Sweep,
+    read_sweep,
+    varying_keys,
+)
 from dbm_lightning.atomic import write_atomic, write_text_atomic
-from dbm_lightning.runs import RunDir
-
-SEED_KEYS = ("seed", "split.fold")
-"""Overrides that only change the random seed or the cross-validation fold: the replicates of
-a configuration, pooled into mean +/- std."""
 
 DEFAULT_METRICS = (
     "heldout/macro_f1",
@@ -40,106 +45,14 @@ DEFAULT_METRICS = (
 )
 
 
-@dataclass
-class RunRecord:
-    """One run of a sweep: its overrides, its flat metrics or its error."""
-
-    path: Path
-    overrides: dict[str, str]
-    metrics: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    varying: tuple[str, ...] | None = None
-    """Override keys that tell this sweep's configurations apart (``None``: all of them)."""
-
-    @property
-    def config_key(self) -> str:
-        """The configuration this run belongs to: its varying overrides without the seed keys."""
-        items = [
-            f"{k}={v}"
-            for k, v in sorted(self.overrides.items())
-            if k not in SEED_KEYS and (self.varying is None or k in self.varying)
-        ]
-        return ",".join(items) if items else "(defaults)"
-
-    @property
-    def seed(self) -> str | None:
-        for key in SEED_KEYS:
-            if key in self.overrides:
-                return self.overrides[key]
-        return None
-
-
-def _read_overrides(run_dir: Path) -> dict[str, str]:
-    """The ``key=value`` overrides Hydra recorded for a run (without ``hydra.*`` keys)."""
-    path = run_dir / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return {}
-    import yaml  # PyYAML comes with omegaconf
-
-    items = yaml.safe_load(path.read_text()) or []
-    out: dict[str, str] = {}
-    for item in items:
-        key, _, value = str(item).partition("=")
-        key = key.lstrip("+~")
-        if key.startswith("hydra.") or key.startswith("hydra/"):
-            continue
-        out[key] = value
-    return out
-
-
-def flatten_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """``metrics.json`` as one level of ``name -> float`` (``val_best/acc``, ``val/acc``, ...)."""
-    flat: dict[str, float] = {}
-    for section in ("val", "test"):
-        for key, value in (metrics.get(section) or {}).items():
-            if isinstance(value, int | float):
-                flat[key if "/" in key else f"{section}/{key}"] = float(value)
-    for key, value in (metrics.get("heldout") or {}).items():
-        if isinstance(value, int | float) and key.startswith("heldout"):
-            flat[key] = float(value)
-    for key, value in (metrics.get("val_best") or {}).items():
-        if isinstance(value, int | float):
-            flat[f"val_best/{key}"] = float(value)
-    for key in ("train_frames_per_s", "wall_time_s", "epochs"):
-        if isinstance(metrics.get(key), int | float):
-            flat[key] = float(metrics[key])
-    return flat
-
-
-def find_runs(root: str | Path) -> list[RunRecord]:
-    """Every run below ``root`` (a multirun directory, or a folder of them)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: not a directory")
-    run_dirs = sorted({p.parent.parent for p in root.rglob(".hydra/config.yaml")})
-    runs: list[RunRecord] = []
-    for run_dir in run_dirs:
-        record = RunRecord(path=run_dir, overrides=_read_overrides(run_dir))
-        run = RunDir(run_dir)
-        if run.is_finished():
-            try:
-                record.metrics = flatten_metrics(run.read_metrics())
-            except json.JSONDecodeError as exc:
-                record.error = f"{run.metrics_file}: unreadable {RunDir.METRICS} ({exc})"
-        elif run.failed_file.is_file():
-            record.error = run.read_failure().get("error", "unknown error")
-        else:
-            record.error = f"no {RunDir.METRICS} (the run did not finish)"
-        runs.append(record)
-    varying = tuple(sorted(varying_keys(runs)))
-    for record in runs:
-        record.varying = varying
-    return runs
-
-
-def varying_keys(runs: Sequence[RunRecord]) -> set[str]:
-    """Override keys whose value is not the same in every run (a key some runs lack varies)."""
-    keys = {k for r in runs for k in r.overrides}
-    return {k for k in keys if len({r.overrides.get(k) for r in runs}) > 1}
+def _counted(runs: Iterable[RunRecord]) -> list[RunRecord]:
+    """The runs not left out as duplicates."""
+    return [r for r in runs if r.left_out is None]
 
 
 def shared_overrides(runs: Sequence[RunRecord]) -> dict[str, str]:
     """Overrides every run of the sweep has with the same value (seed keys excluded)."""
+    runs = _counted(runs)
     if not runs:
         return {}
     varying = varying_keys(runs)
@@ -151,9 +64,10 @@ def shared_overrides(runs: Sequence[RunRecord]) -> dict[str, str]:
 
 
 def aggregate(runs: Iterable[RunRecord], metrics: Sequence[str] = DEFAULT_METRICS) -> pd.DataFrame:
-    """One row per configuration: ``n_runs`` and mean/std of each metric over its seeds."""
+    """One row per configuration: ``n_runs`` and mean/std of each metric over its seeds (runs
+    left out as duplicates are not pooled)."""
     rows = []
-    finished = [r for r in runs if r.error is None]
+    finished = [r for r in _counted(runs) if r.error is None]
     by_key: dict[str, list[RunRecord]] = {}
     for run in finished:
         by_key.setdefault(run.config_key, []).append(run)
@@ -170,14 +84,47 @@ def aggregate(runs: Iterable[RunRecord], metrics: Sequence[str] = DEFAULT_METRIC
     return pd.DataFrame(rows)
 
 
+FAILED_COLUMNS = ["run", "config", "seed", "status", "error", "overrides"]
+DUPLICATE_COLUMNS = ["run", "config", "seed", "status", "kept", "reason"]
+
+
+def _overrides_text(run: RunRecord) -> str:
+    return " ".join(f"{k}={v}" for k, v in run.overrides.items())
+
+
 def failed_table(runs: Iterable[RunRecord]) -> pd.DataFrame:
-    """The runs that did not finish, with their overrides and error."""
+    """The runs that did not finish (failed, unfinished, unreadable, never started), with
+    their overrides and error (``run``: the sweep's folder for a job that has none)."""
     rows = [
-        {"run": str(r.path), "config": r.config_key, "seed": r.seed, "error": r.error}
-        for r in runs
+        {
+            "run": str(r.path),
+            "config": r.config_key,
+            "seed": r.seed,
+            "status": r.outcome,
+            "error": r.error,
+            "overrides": _overrides_text(r),
+        }
+        for r in _counted(runs)
         if r.error is not None
     ]
-    return pd.DataFrame(rows, columns=["run", "config", "seed", "error"])
+    return pd.DataFrame(rows, columns=FAILED_COLUMNS)
+
+
+def duplicates_table(left_out: Iterable[RunRecord]) -> pd.DataFrame:
+    """The run folders left out as duplicates: which run was counted instead, and why."""
+    rows = [
+        {
+            "run": str(r.path),
+            "config": r.config_key,
+            "seed": r.seed,
+            "status": r.outcome,
+            "kept": str(r.kept),
+            "reason": r.left_out,
+        }
+        for r in left_out
+        if r.left_out is not None
+    ]
+    return pd.DataFrame(rows, columns=DUPLICATE_COLUMNS)
 
 
 def best_config(table: pd.DataFrame, metric: str = "val_best/acc") -> str | None:
@@ -214,7 +161,7 @@ def paired_comparison(runs: Sequence[RunRecord], metric: str, anchor: str) -> li
     """Every configuration but the anchors against the anchor (``model=...``) run of the same
     other overrides and the same replicate (fold and seed): the replicates both have, on how
     many the configuration scores higher, and the ratio of the means over those replicates."""
-    finished = [r for r in runs if r.error is None and metric in r.metrics]
+    finished = [r for r in _counted(runs) if r.error is None and metric in r.metrics]
     anchors = {
         (_without_model(r), _replicate(r)): r.metrics[metric]
         for r in finished
@@ -267,9 +214,14 @@ def to_markdown(
     shared: dict[str, str] | None = None,
     comparison: Sequence[dict[str, Any]] | None = None,
     compared: str | None = None,
+    notes: Sequence[str] | None = None,
+    duplicates: pd.DataFrame | None = None,
 ) -> str:
-    """A Markdown report: the table (percentages for rates), best marked, failed runs listed."""
+    """A Markdown report: what does not add up (``notes``, one line each), the table
+    (percentages for rates), best marked, failed runs listed, duplicates left out listed."""
     lines = [f"# {title or 'Sweep report'}", ""]
+    for note in notes or []:
+        lines += [f"**Note:** {note}.", ""]
     if shared:
         lines += ["Every run: `" + " ".join(f"{k}={v}" for k, v in shared.items()) + "`", ""]
     if table.empty:
@@ -292,7 +244,8 @@ def to_markdown(
             )
         lines += [
             "",
-            f"Rates in %, mean ± std over seeds or folds (sample std); best by mean `{metric}`.",
+            f"Rates in %, mean ± std over seeds or folds (sample std; each configuration and "
+            f"seed counted once); best by mean `{metric}`.",
         ]
         if any(n.startswith("heldout/") for n in names):
             lines.append(
@@ -315,15 +268,36 @@ def to_markdown(
             "",
             "## Failed runs",
             "",
-            "| run | configuration | seed | error |",
-            "|---|---|---|---|",
+            "| run | configuration | seed | status | error |",
+            "|---|---|---|---|---|",
         ]
         for _, row in failed.iterrows():
-            error = str(row["error"]).replace("|", "\\|").replace("\n", " ")[:300]
+            error = _cell(row["error"])
             lines.append(
-                f"| `{Path(row['run']).name}` | `{row['config']}` | {row['seed']} | {error} |"
+                f"| `{Path(row['run']).name}` | `{row['config']}` | {row['seed']} | "
+                f"{row.get('status', FAILED)} | {error} |"
+            )
+    if duplicates is not None and not duplicates.empty:
+        lines += [
+            "",
+            "## Left out: duplicates",
+            "",
+            "Run folders with the same overrides as a counted run (not pooled).",
+            "",
+            "| run | configuration | seed | status | counted instead | why |",
+            "|---|---|---|---|---|---|",
+        ]
+        for _, row in duplicates.iterrows():
+            lines.append(
+                f"| `{_cell(row['run'])}` | `{row['config']}` | {row['seed']} | {row['status']} "
+                f"| `{_cell(row['kept'])}` | {_cell(row['reason'])} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    """Text for one Markdown table cell (pipes escaped, one line, at most 300 characters)."""
+    return str(value).replace("|", "\\|").replace("\n", " ")[:300]
 
 
 def comparison_plot(
@@ -351,7 +325,7 @@ def comparison_plot(
         for i, key in enumerate(order["config"]):
             values = [
                 100 * r.metrics[metric]
-                for r in runs
+                for r in _counted(runs)
                 if r.error is None and r.config_key == key and metric in r.metrics
             ]
             ax.scatter(values, [i] * len(values), color="black", s=12, zorder=3)
@@ -367,33 +341,44 @@ def comparison_plot(
 
 
 def write_report(
-    root: str | Path, out_dir: str | Path | None = None, metric: str | None = None
+    root: str | Path,
+    out_dir: str | Path | None = None,
+    metric: str | None = None,
+    sweep: Sweep | None = None,
 ) -> dict[str, Path]:
-    """Read every run below ``root`` and write ``report.csv``, ``report.md``, ``failed.csv`` and
-    ``comparison.png`` to ``out_dir`` (default: ``root``). ``metric`` (a validation score:
-    ranking by a test score would be a choice made on test) marks the best configuration;
-    each configuration is compared fold by fold with the :data:`ANCHORS` on
-    ``heldout/macro_f1`` when the runs have held-out test scores (else on ``metric``)."""
+    """Read every run below ``root`` and write ``report.csv``, ``report.md``, ``failed.csv``,
+    ``duplicates.csv`` and ``comparison.png`` to ``out_dir`` (default: ``root``). ``metric`` (a
+    validation score: ranking by a test score would be a choice made on test) marks the best
+    configuration; each configuration is compared fold by fold with the :data:`ANCHORS` on
+    ``heldout/macro_f1`` when the runs have held-out test scores (else on ``metric``).
+    ``sweep``: what :func:`read_sweep` found below ``root`` (read again when not given).
+    Raises ``FileNotFoundError`` when ``root`` is not a folder or holds no run."""
     root = Path(root)
+    sweep = sweep or read_sweep(root)
+    if not sweep.runs:
+        raise FileNotFoundError(f"{root}: no runs below it (no .hydra/config.yaml, no {MULTIRUN})")
     out = Path(out_dir) if out_dir else root
     out.mkdir(parents=True, exist_ok=True)
-    runs = find_runs(root)
+    runs = sweep.runs
     held = any(HELDOUT_METRIC in r.metrics for r in runs)
     metric = metric or "val_best/acc"
     compared = HELDOUT_METRIC if held else metric
     comparison = [row for a in ANCHORS for row in paired_comparison(runs, compared, a)]
     table = aggregate(runs)
     failed = failed_table(runs)
+    duplicates = duplicates_table(sweep.left_out)
     paths = {
         "csv": out / "report.csv",
         "markdown": out / "report.md",
         "failed": out / "failed.csv",
+        "duplicates": out / "duplicates.csv",
         "plot": out / "comparison.png",
     }
     best = best_config(table, metric)
     ranked = table.assign(best=table["config"] == best if not table.empty else [])
     write_atomic(paths["csv"], lambda tmp: ranked.to_csv(tmp, index=False))
     write_atomic(paths["failed"], lambda tmp: failed.to_csv(tmp, index=False))
+    write_atomic(paths["duplicates"], lambda tmp: duplicates.to_csv(tmp, index=False))
     write_text_atomic(
         paths["markdown"],
         to_markdown(
@@ -404,6 +389,8 @@ def write_report(
             shared=shared_overrides(runs),
             comparison=comparison,
             compared=compared,
+            notes=sweep.notes,
+            duplicates=duplicates,
         ),
     )
     comparison_plot(table, runs, compared, paths["plot"])  # the held-out score when there is one

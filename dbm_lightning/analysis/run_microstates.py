@@ -14,7 +14,7 @@ import numpy as np
 
 from dbm_lightning.analysis.microstates import Microstates, fit_microstates
 from dbm_lightning.atomic import write_atomic
-from dbm_lightning.checkpoints import read_checkpoint
+from dbm_lightning.checkpoints import model_sha256, read_checkpoint
 from dbm_lightning.models.inference import run_model
 from dbm_lightning.runs import RunDir
 
@@ -174,6 +174,7 @@ def extract_run_microstates(
             k=k,
             seed=seed,
             minibatch_threshold=minibatch_threshold,
+            model_sha256=model_sha256(module),
         )
         if run_dir is not None:
             npz = microstates.save(RunDir(run_dir).microstates_stem)

@@ -8,7 +8,9 @@ Examples::
 
 Writes ``<session>.frames.csv`` (frame, label, prob_<class>..., microstate, valid) and
 ``<session>.bouts.csv`` (label, start, end, duration_frames, duration_s) per session, and
-``summary.json``. Bad input exits with status 2 and one line on stderr.
+``summary.json``. Bad input (a ``--ckpt`` that is no model, an ``--out`` that cannot be
+written, ``--microstates`` of another model, unreadable sessions) exits with status 2 and one
+line on stderr naming the file, before anything is written.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--ckpt",
         type=Path,
         required=True,
-        help="checkpoint (.ckpt) of a run, or model.joblib of a classic-arm run (a pickle: "
-        "only your own)",
+        help="checkpoint (.ckpt) of a run, model.joblib of a classic-arm run (a pickle: only "
+        "your own), or a run folder (its best checkpoint, else its model.joblib)",
     )
     p.add_argument(
         "--input", type=Path, required=True, help="a DeepLabCut .csv/.h5 file or a folder of them"
@@ -76,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--microstates",
         type=Path,
         default=None,
-        help="microstates.npz to use instead of the checkpoint's",
+        help="microstates.npz to use instead of the checkpoint's (fitted on the same model)",
     )
     p.add_argument(
         "--skip-bad", action="store_true", help="skip unreadable files instead of stopping"
@@ -85,11 +87,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error(message: object) -> int:
+    print(f"dbm-predict: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _option_of(exc: DataFormatError, args: argparse.Namespace) -> str:
+    """``"--microstates "`` or ``"--out "`` when ``exc`` names that option's file, else ``""``."""
+    if exc.path is None:
+        return ""
+    if args.microstates is not None:
+        given = args.microstates.with_suffix("") if args.microstates.suffix else args.microstates
+        if exc.path.with_suffix("") in (given, given / "microstates"):
+            return "--microstates "
+    return "--out " if exc.path == args.out else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``dbm-predict``; return the exit status (0 ok, 2 bad input)."""
     from dbm_lightning.prediction import predict_paths
+    from dbm_lightning.prediction.guards import check_output_dir, resolve_model_file
 
     args = build_parser().parse_args(argv)
+    # the paths first: nothing is read (no model, no session) before they are known good
+    try:
+        check_output_dir(args.out)
+    except DataFormatError as exc:
+        return _error(f"--out {exc}")
+    try:
+        model_file = resolve_model_file(args.ckpt)
+    except (DataFormatError, FileNotFoundError) as exc:
+        return _error(f"--ckpt {exc}")
+    if args.ckpt.is_dir():
+        print(f"model: {model_file}")
     for name in ("smoothing", "min_bout"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             print(f"dbm-predict: --{name.replace('_', '-')} must be >= 0", file=sys.stderr)
@@ -106,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             summary = predict_paths(
-                args.ckpt,
+                model_file,
                 args.input,
                 args.out,
                 fmt=args.format,
@@ -119,13 +149,16 @@ def main(argv: list[str] | None = None) -> int:
                 skip_errors=args.skip_bad,
                 progress=not args.no_progress,
             )
-    except (DataFormatError, FileNotFoundError, ImportError, ValueError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"dbm-predict: error: {msg}", file=sys.stderr)
-        return 2
+    except DataFormatError as exc:
+        return _error(f"{_option_of(exc, args)}{exc}")
+    except (OSError, ImportError, ValueError, KeyError) as exc:
+        return _error(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+    said: set[str] = set()
     for w in caught:
-        if "microstates" in str(w.message):
-            print(f"dbm-predict: warning: {w.message}", file=sys.stderr)
+        text = str(w.message)
+        if "microstates" in text and text not in said:  # each warning once
+            said.add(text)
+            print(f"dbm-predict: warning: {text}", file=sys.stderr)
     for s in summary["skipped"]:
         print(f"dbm-predict: skipped {s['reason']}", file=sys.stderr)
     for s in summary["sessions"]:

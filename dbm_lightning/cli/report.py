@@ -1,5 +1,10 @@
 """``dbm-report MULTIRUN_DIR``: table of mean +/- std over seeds per configuration of a sweep,
-the best marked, failed runs listed, and one comparison plot (CSV, Markdown, PNG)."""
+the best marked, failed runs listed, and one comparison plot (CSV, Markdown, PNG).
+
+Each configuration and seed is counted once (duplicates of a killed and re-launched sweep are
+listed in ``duplicates.csv``), the jobs a ``multirun.yaml`` planned but that never started are
+listed with the failed runs, and what does not add up (two sweeps in one folder, plans that
+cannot be listed) is said in one line each, in the report and on stderr."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import sys
 from pathlib import Path
 
 from dbm_lightning.analysis.report import write_report
+from dbm_lightning.analysis.sweep_runs import read_sweep
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,13 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        paths = write_report(args.multirun_dir, args.out, metric=args.metric)
+        sweep = read_sweep(args.multirun_dir)
+        paths = write_report(args.multirun_dir, args.out, metric=args.metric, sweep=sweep)
     except FileNotFoundError as exc:
         print(f"dbm-report: {exc}", file=sys.stderr)
         return 2
     print(paths["markdown"].read_text())
     for kind, path in paths.items():
         print(f"{kind}: {path}")
+    for note in sweep.notes:
+        print(f"dbm-report: {note}", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,7 @@ Examples::
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -23,37 +24,97 @@ from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 from dbm_lightning.cli.config import composition_problems, conf_dir
-from dbm_lightning.errors import ConfigError, DataFormatError
+from dbm_lightning.data.splits import SplitLeakError
+from dbm_lightning.errors import ConfigError, DataFormatError, RunFolderError
+from dbm_lightning.interrupts import RunInterrupted, exit_with_parent, stop_on_signals
 from dbm_lightning.runs import RunDir
 
 log = logging.getLogger("dbm-train")
 
-USER_ERRORS = (ConfigError, DataFormatError, MissingMandatoryValue, FileNotFoundError)
+USER_ERRORS = (
+    ConfigError,
+    DataFormatError,
+    MissingMandatoryValue,
+    FileNotFoundError,
+    RunFolderError,
+    SplitLeakError,
+)
 """Errors caused by the input or the command line rather than by the code."""
 
+LAUNCHER_PID = "DBM_TRAIN_LAUNCHER_PID"
+"""Set by :func:`main` to its process id: a sweep job in another process (joblib, submitit)
+stops when its parent dies (:func:`~dbm_lightning.interrupts.exit_with_parent`)."""
 
-def _user_message(exc: Exception) -> str:
+
+def _user_message(exc: BaseException) -> str:
     """What to tell the user about ``exc``, with the fix when it is a missing setting."""
     if isinstance(exc, MissingMandatoryValue):
         key = getattr(exc, "full_key", None) or "a required value"
         return f"{key} is required, e.g. dbm-train {key}=... (the config marks it ???)"
+    if isinstance(exc, OSError) and exc.filename and not isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: {exc.strerror or exc}"
     return str(exc)
+
+
+def _configured_root(key: str) -> str:
+    """The fixed start of ``conf/train.yaml``'s ``hydra.run.dir`` / ``hydra.sweep.dir``
+    (``outputs/`` of ``outputs/${task_name}/${now:...}``)."""
+    import yaml  # PyYAML comes with omegaconf
+
+    hydra_cfg = yaml.safe_load((conf_dir() / "train.yaml").read_text())["hydra"]
+    return str(hydra_cfg[key.split(".")[1]]["dir"]).split("${")[0] or "."
+
+
+def output_folder_problem(args: list[str]) -> str | None:
+    """What stops Hydra from creating the run (or sweep) folder of ``args``, as one
+    ``KEY: problem`` line, or ``None``: the nearest existing folder above it must be a
+    writable folder. (Hydra would fail with a traceback before any run starts.)"""
+    key = "hydra.sweep.dir" if {"-m", "--multirun"} & set(args) else "hydra.run.dir"
+    values = [a.split("=", 1)[1] for a in args if a.split("=", 1)[0] == key]
+    target = Path(values[-1] if values else _configured_root(key))
+    target = target.expanduser().absolute()
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{key}: {target}: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{key}: {target}: cannot write in {existing} (read-only)"
+    return None
 
 
 def train_from_hydra(cfg: DictConfig) -> float:
     """Run one training job in Hydra's output directory; return the best validation accuracy
-    (the value an optimising sweeper maximises)."""
+    (the value an optimising sweeper maximises).
+
+    A job of a multirun skips a finished run and resumes an interrupted one (a re-launched
+    sweep); a job in a worker process stops when the process that launched it dies. A
+    failure writes ``failed.json`` (unless the folder holds another run's results, or
+    another run holds it); SIGTERM/SIGINT stop the run the same way, exit 128 + signal."""
     from dbm_lightning.training import run_training
 
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if os.environ.get(LAUNCHER_PID, str(os.getpid())) != str(os.getpid()):
+        exit_with_parent()
     try:
-        metrics = run_training(cfg, output_dir)
-    except Exception as exc:
+        with stop_on_signals():
+            metrics = run_training(cfg, output_dir, sweep=sweep)
+    except RunFolderError as exc:  # the folder is another run's: nothing is written there
+        print(f"dbm-train: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None  # a sweep stops too: it was launched into the wrong folder
+    except (Exception, RunInterrupted) as exc:
         # A failed run leaves its reason beside its config; the other runs of a sweep go on.
-        RunDir(output_dir).write_failure(exc)
-        if hydra_cfg.mode == RunMode.RUN and isinstance(exc, USER_ERRORS):
-            # bad input or a missing setting: one clear line, no traceback
+        try:
+            RunDir(output_dir).write_failure(exc)
+        except OSError as write_error:  # a full disk may refuse the record too
+            log.error("could not write %s: %s", RunDir(output_dir).failed_file, write_error)
+        if isinstance(exc, RunInterrupted):
+            if exc.orphaned:  # no one to report to: the worker ends with its job
+                logging.shutdown()
+                os._exit(exc.exit_status)
+            raise
+        if not sweep and isinstance(exc, (*USER_ERRORS, OSError)):
+            # bad input, a missing setting, a full or read-only disk: one line, no traceback
             print(f"dbm-train: {_user_message(exc)}", file=sys.stderr)
             raise SystemExit(2) from None
         raise
@@ -73,10 +134,23 @@ def main() -> None:
         text = "; ".join(f"{key}: {problem}" for key, problem in problems)
         print(f"dbm-train: {text}", file=sys.stderr)
         raise SystemExit(2)
+    problem = output_folder_problem(sys.argv[1:])
+    if problem:
+        print(f"dbm-train: {problem}", file=sys.stderr)
+        raise SystemExit(2)
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(
         train_from_hydra
     )
-    app()
+    os.environ[LAUNCHER_PID] = str(os.getpid())
+    try:
+        app()
+    except RunInterrupted as exc:
+        print(
+            f"dbm-train: {exc}; the run's failed.json says so, and the same command again "
+            "resumes it from its last finished epoch",
+            file=sys.stderr,
+        )
+        raise SystemExit(exc.exit_status) from None
 
 
 if __name__ == "__main__":

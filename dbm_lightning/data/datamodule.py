@@ -27,7 +27,7 @@ the features the model was trained on.
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -57,7 +57,13 @@ from dbm_lightning.data.pipeline import (
     write_raw_features,
 )
 from dbm_lightning.data.sources import DataSource, bodypart_map_of
-from dbm_lightning.data.splits import SPLITS, SplitConfig, check_split, split_sessions
+from dbm_lightning.data.splits import (
+    SPLITS,
+    SplitConfig,
+    check_split,
+    no_validation_cause,
+    split_sessions,
+)
 from dbm_lightning.data.windows import (
     LOADER,
     WindowBatch,
@@ -74,6 +80,8 @@ from dbm_lightning.preprocess import (
     require_valid_frames,
 )
 from dbm_lightning.session import DEFAULT_FPS, UNLABELLED, Session
+
+log = logging.getLogger(__name__)
 
 PIPELINE_STATE_VERSION = 1
 _AUGMENT_STREAM = 0xA06
@@ -345,7 +353,11 @@ class DBMDataModule(pl.LightningDataModule):
             train_labels[train_labels >= 0], minlength=self.n_classes
         ).astype(np.int64)
         if "val" not in self.datasets:
-            warnings.warn("the split has no validation sessions", stacklevel=2)
+            log.warning(
+                "no validation sessions (%s): no best checkpoint or early stopping; the last "
+                "epoch is the model",
+                no_validation_cause(self.split),
+            )
         self._is_setup = True
 
     def _require_setup(self) -> None:

@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from dbm_lightning.errors import ConfigError
 from dbm_lightning.ranges import at_least, between, check_ranges, one_of
 from dbm_lightning.session import Session
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 STRATEGIES = ("trials", "sessions", "leave_mouse_out", "leave_day_out", "kfold_mouse", "kfold")
@@ -93,6 +98,15 @@ class SplitConfig:
         return d
 
 
+PLURAL = {"session": "sessions", "mouse": "mice", "day": "days"}
+"""The plural of each kind of group a split holds out (for messages and key names)."""
+
+
+def _count(n: int, what: str) -> str:
+    """``"1 session"``, ``"3 mice"``."""
+    return f"{n} {what if n == 1 else PLURAL[what]}"
+
+
 def _n_held(fraction: float, n: int) -> int:
     """Number of items for a fraction: rounded, at least 1 when the fraction is non-zero."""
     if fraction <= 0:
@@ -101,16 +115,40 @@ def _n_held(fraction: float, n: int) -> int:
 
 
 def _random_groups(
-    groups: list[str], val_fraction: float, test_fraction: float, seed: int, what: str
+    groups: list[str],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    what: str,
+    among: str = "",
 ) -> tuple[set[str], set[str]]:
-    """Seeded random choice of val and test groups among sorted ``groups``."""
+    """Seeded random choice of val and test groups among sorted ``groups``.
+
+    Raises :class:`ConfigError` (key ``split.val_fraction``, or ``split.test_fraction`` when
+    only test is held out) when nothing would remain for training; ``among`` describes
+    ``groups`` in that message (e.g. ``" not listed in split.val_mice"``).
+    """
     n = len(groups)
     n_val, n_test = _n_held(val_fraction, n), _n_held(test_fraction, n)
     if n_val + n_test >= n:
-        raise ValueError(
-            f"cannot hold out {n_val} {what}(s) for val and {n_test} for test out of {n}: at "
-            f"least one must remain for training (lower the fractions or add data)"
-        )
+        key = "split.val_fraction" if n_val else "split.test_fraction"
+        held = [k for k, n_k in (("val", n_val), ("test", n_test)) if n_k]
+        if n == 1:
+            into = {1: "train and validation" if n_val else "train and test"}.get(
+                len(held), "train, validation and test"
+            )
+            zero = " and ".join(f"split.{k}_fraction=0" for k in held)
+            problem = (
+                f"1 {what}{among} cannot be split into {into}: at least one must remain for "
+                f"training (add data, or set {zero})"
+            )
+        else:
+            problem = (
+                f"cannot hold out {_count(n_val, what)} for validation and {n_test} for test "
+                f"out of {_count(n, what)}{among}: at least one must remain for training "
+                "(lower the fractions or add data)"
+            )
+        raise ConfigError(key, problem)
     order = np.random.default_rng(seed).permutation(n)
     chosen = [groups[i] for i in order]
     return set(chosen[:n_val]), set(chosen[n_val : n_val + n_test])
@@ -122,14 +160,17 @@ def _group_key(session: Session, attr: str) -> str | None:
 
 
 def _require_groups(sessions: Sequence[Session], attr: str, strategy: str) -> list[str]:
+    """The sorted groups (values of ``attr``) of ``sessions``; :class:`ConfigError` on
+    ``split.strategy`` when a session has none."""
     lacking = [s.name for s in sessions if getattr(s, attr) is None]
     if lacking:
         shown = ", ".join(lacking[:5]) + (" ..." if len(lacking) > 5 else "")
-        raise ValueError(
-            f"split strategy {strategy!r} needs the {attr} of every session, but "
+        raise ConfigError(
+            "split.strategy",
+            f"{strategy!r} needs the {attr} of every session, but "
             f"{len(lacking)} session(s) have none ({shown}); give a manifest or a file-name "
             f"pattern with {{{attr}}}, or use strategy 'trials' or 'sessions' (e.g. for the "
-            "trials of a DBM .mat file)"
+            "trials of a DBM .mat file)",
         )
     return sorted({_group_key(s, attr) for s in sessions}, key=_natural_key)
 
@@ -139,42 +180,76 @@ def _natural_key(text: str) -> tuple:
     return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)
 
 
-def _explicit_groups(
-    given: Sequence | None, known: list[str], attr: str, role: str
-) -> set[str] | None:
+def _names(values: Sequence[str], attr: str) -> str:
+    """``'m01', 'm02'`` for mice, ``6, 7`` for days (as they are written in a config)."""
+    return ", ".join(v if attr == "day" else repr(v) for v in values)
+
+
+def _unknown_groups(given: Sequence | None, known: list[str], attr: str) -> str | None:
+    """What is wrong with an explicit list of groups (names not in ``known``), or ``None``."""
     if given is None:
         return None
-    wanted = {str(g) for g in given}
-    unknown = sorted(wanted - set(known))
-    if unknown:
-        raise ValueError(f"{role}_{attr}s {unknown} match no session; known {attr}s: {known}")
-    return wanted
+    unknown = sorted({str(g) for g in given} - set(known), key=_natural_key)
+    if not unknown:
+        return None
+    what = attr if len(unknown) == 1 else PLURAL[attr]
+    return (
+        f"unknown {what} {_names(unknown, attr)} ({PLURAL[attr]} in the data: {', '.join(known)})"
+    )
 
 
 def _leave_out(
     sessions: Sequence[Session], config: SplitConfig, attr: str
 ) -> tuple[set[str], set[str], str]:
-    """Held-out groups (values of ``attr``) for leave_mouse_out / leave_day_out."""
-    plural = {"mouse": "mice", "day": "days"}[attr]
+    """Held-out groups (values of ``attr``) for leave_mouse_out / leave_day_out.
+
+    A mistake in ``split.val_<groups>``/``split.test_<groups>`` (a name not in the data, a
+    group on both lists, every group listed) is a :class:`ConfigError` naming the key.
+    """
+    plural = PLURAL[attr]
     groups = _require_groups(sessions, attr, config.strategy)
-    val = _explicit_groups(getattr(config, f"val_{plural}"), groups, attr, "val")
-    test = _explicit_groups(getattr(config, f"test_{plural}"), groups, attr, "test")
+    keys = {role: f"split.{role}_{plural}" for role in ("val", "test")}
+    given = {role: getattr(config, f"{role}_{plural}") for role in ("val", "test")}
+    problems = [
+        (keys[role], problem)
+        for role in ("val", "test")
+        if (problem := _unknown_groups(given[role], groups, attr)) is not None
+    ]
+    if problems:
+        raise ConfigError(*problems[0], more=problems[1:])
+    val = None if given["val"] is None else {str(g) for g in given["val"]}
+    test = None if given["test"] is None else {str(g) for g in given["test"]}
+    both = sorted((val or set()) & (test or set()), key=_natural_key)
+    if both:
+        raise ConfigError(
+            keys["test"],
+            f"{_names(both, attr)} {'is' if len(both) == 1 else 'are'} listed for both val "
+            f"and test ({keys['val']})",
+        )
+    listed = (val or set()) | (test or set())
+    if not set(groups) - listed:
+        lists = "; ".join(
+            f"{role}: {_names(sorted(g, key=_natural_key), attr)}"
+            for role, g in (("val", val), ("test", test))
+            if g
+        )
+        raise ConfigError(
+            keys["val"] if val else keys["test"],
+            f"every {attr} is held out ({lists}); at least one must remain for training",
+        )
     if val is None or test is None:
-        rest = [g for g in groups if g not in (val or set()) | (test or set())]
+        rest = [g for g in groups if g not in listed]
+        named = [keys[r] for r, g in (("val", val), ("test", test)) if g is not None]
         rnd_val, rnd_test = _random_groups(
             rest,
             config.val_fraction if val is None else 0.0,
             config.test_fraction if test is None else 0.0,
             config.seed,
             attr,
+            among=f" not listed in {named[0]}" if named else "",
         )
         val = rnd_val if val is None else val
         test = rnd_test if test is None else test
-    both = sorted(val & test)
-    if both:
-        raise ValueError(f"{plural} {both} are listed for both val and test")
-    if not set(groups) - val - test:
-        raise ValueError(f"every {attr} is held out; at least one must remain for training")
     return val, test, attr
 
 
@@ -182,9 +257,15 @@ def _kfold_groups(groups: list[str], config: SplitConfig, what: str) -> tuple[se
     """Val (and, with ``kfold_test``, test) groups of fold ``config.fold``: the sorted
     ``groups`` shuffled by ``config.seed`` and cut into ``n_folds`` near-equal folds."""
     if len(groups) < config.n_folds:
-        raise ValueError(
+        fix = (
+            f"set split.n_folds={len(groups)} or fewer"
+            if len(groups) >= 2
+            else "add data: one group cannot be both trained on and held out"
+        )
+        raise ConfigError(
+            "split.n_folds",
             f"{config.strategy} with n_folds={config.n_folds} needs at least that many "
-            f"{what}; the data has {len(groups)}"
+            f"{PLURAL[what]}; the data has {len(groups)} ({fix})",
         )
     order = np.random.default_rng(config.seed).permutation(len(groups))
     folds = np.array_split(order, config.n_folds)
@@ -193,8 +274,11 @@ def _kfold_groups(groups: list[str], config: SplitConfig, what: str) -> tuple[se
         rest = [g for g in groups if g not in test]
         n_val = _n_held(config.val_fraction, len(rest))
         if n_val >= len(rest):
-            raise ValueError(
-                f"cannot hold out {n_val} of the {len(rest)} training {what} for validation"
+            raise ConfigError(
+                "split.val_fraction",
+                f"cannot hold out {n_val} of the {_count(len(rest), what)} outside test fold "
+                f"{config.fold} for validation: at least one must remain for training (add "
+                "data, lower split.n_folds, or set split.val_fraction=0)",
             )
         inner = np.random.default_rng([config.seed, config.fold]).permutation(len(rest))
         return {rest[i] for i in inner[:n_val]}, test
@@ -218,9 +302,13 @@ def split_sessions(sessions: Sequence[Session], config: SplitConfig) -> dict[str
 
     Raises
     ------
+    ConfigError
+        A split the data cannot give, named by its key: a mouse/day strategy on sessions
+        without mouse/day (e.g. DBM .mat trials; ``split.strategy``), unknown held-out
+        mice/days (``split.val_mice: unknown mouse 'm99' (mice in the data: ...)``), too few
+        sessions/groups to hold any out (``split.val_fraction``, ``split.n_folds``).
     ValueError
-        Duplicate session names, a mouse/day strategy on sessions without mouse/day (e.g.
-        DBM .mat trials), unknown held-out mice/days, or nothing left to train on.
+        Duplicate session names.
     """
     sessions = list(sessions)
     names = [s.name for s in sessions]
@@ -239,12 +327,12 @@ def split_sessions(sessions: Sequence[Session], config: SplitConfig) -> dict[str
 
     if strategy == "kfold":
         ordered = sorted(names, key=_natural_key)
-        val, test = _kfold_groups(ordered, config, "sessions")
+        val, test = _kfold_groups(ordered, config, "session")
         return {n: "val" if n in val else "test" if n in test else "train" for n in names}
 
     if strategy == "kfold_mouse":
         mice = _require_groups(sessions, "mouse", strategy)
-        val, test = _kfold_groups(mice, config, "mice")
+        val, test = _kfold_groups(mice, config, "mouse")
         attr = "mouse"
     else:
         attr = "mouse" if strategy == "leave_mouse_out" else "day"
@@ -260,6 +348,59 @@ def split_sessions(sessions: Sequence[Session], config: SplitConfig) -> dict[str
 class SplitLeakError(ValueError):
     """A split that puts one recording (or, for mouse/day strategies, one mouse/day) on two
     sides, which would let validation/test accuracy profit from training data."""
+
+
+def content_fingerprint(session: Session) -> str | None:
+    """A hash of what a session recorded: its pose (shape and float32 bytes, every NaN the
+    same NaN), whatever its name, path or file format (a copied file, a symlink, a ``.csv``
+    and its ``.csv.gz`` give the same fingerprint). ``None`` for a pose without any variation
+    (no finite point, or one value throughout), which identifies no recording."""
+    pose = np.ascontiguousarray(session.pose, dtype=np.float32)
+    finite = np.isfinite(pose)
+    values = pose[finite]
+    if values.size == 0 or values.min() == values.max():
+        return None
+    if not finite.all():
+        pose = np.where(finite, pose, np.float32(np.nan))
+    digest = hashlib.blake2b(np.asarray(pose.shape, dtype=np.int64).tobytes(), digest_size=16)
+    digest.update(pose.tobytes())
+    return digest.hexdigest()
+
+
+def _label(session: Session) -> str:
+    """``"copy_of_m01 (/data/copy_of_m01.csv)"``, or the name of an in-memory session."""
+    return session.name if session.source is None else f"{session.name} ({_recording_key(session)})"
+
+
+def _check_same_content(
+    sessions: Sequence[Session], assignment: Mapping[str, str], config: SplitConfig
+) -> None:
+    """Refuse identical content (:func:`content_fingerprint`) on two sides; warn once when it
+    is on one side only (the recording then counts twice)."""
+    copies: dict[str, list[Session]] = {}
+    for s in sessions:
+        fingerprint = content_fingerprint(s)
+        if fingerprint is not None:
+            copies.setdefault(fingerprint, []).append(s)
+    groups = [g for g in copies.values() if len(g) > 1]
+    leaks = [g for g in groups if len({assignment[s.name] for s in g}) > 1]
+    if leaks:
+        first = leaks[0]
+        places = [f"{_label(s)} in {assignment[s.name]}" for s in first]
+        detail = ", ".join(places[:-1]) + " and " + places[-1]
+        sides = len({assignment[s.name] for s in first})
+        raise SplitLeakError(
+            f"{config.strategy} split puts one recording on {sides} sides: {detail} have "
+            f"identical pose ({first[0].n_frames} frames)"
+            + (f", and {len(leaks) - 1} more such recording(s)" if len(leaks) > 1 else "")
+            + "; load each recording once (remove the copies from the folder or manifest)"
+        )
+    if groups:
+        log.warning(
+            "the same recording is loaded more than once (identical pose, on one side of the "
+            "split, so it weighs more than the others): %s",
+            "; ".join(" = ".join(_label(s) for s in g) for g in groups),
+        )
 
 
 def _recording_key(session: Session) -> str:
@@ -278,7 +419,9 @@ def check_split(
 
     Checked at run time by :meth:`DBMDataModule.setup`, whatever produced ``assignment``:
     every session has exactly one known split; no recording (file, individual, trial) is on
-    two sides, even when it was listed twice under different names; and with
+    two sides, even when it was listed twice under different names; no content is on two
+    sides, even under different file names, paths or formats (:func:`content_fingerprint`;
+    identical content on one side is a logged warning); and with
     ``leave_mouse_out``/``kfold_mouse`` no mouse, with ``leave_day_out`` no day, is on two
     sides.
 
@@ -311,6 +454,18 @@ def check_split(
                 f"{config.strategy} split puts {what} {key!r} on {len(where)} sides ({detail})"
                 + (f" and {len(leaks) - 1} more {what} group(s)" if len(leaks) > 1 else "")
             )
+        if what == "recording":
+            _check_same_content(sessions, assignment, config)
+
+
+def no_validation_cause(config: SplitConfig) -> str:
+    """Why ``config`` gives no validation sessions, as the setting to change."""
+    for key in ("val_mice", "val_days"):
+        if getattr(config, key) is not None and not getattr(config, key):
+            return f"split.{key}=[]"
+    if config.val_fraction == 0:
+        return "split.val_fraction=0"
+    return f"split.strategy={config.strategy}"
 
 
 def kfold_mouse_groups(mice: Sequence[str], n_folds: int, seed: int = 0) -> list[list[str]]:

@@ -12,6 +12,9 @@
   bouts (:mod:`.bouts`).
 - :func:`predict_paths` (:mod:`.files`) predicts a file or a folder of DeepLabCut files and
   writes ``<session>.frames.csv`` and ``<session>.bouts.csv`` (or ``.parquet``) per session.
+- :mod:`.guards` checks, before a session is read, the model file (a checkpoint, a
+  ``model.joblib`` or a run folder), the output folder, and that the microstates were fitted
+  on this very model (:func:`dbm_lightning.checkpoints.model_sha256`).
 
 Models are read with :func:`dbm_lightning.runs.load_model`; a run's microstates come from
 :mod:`dbm_lightning.analysis.run_microstates`.

@@ -4,7 +4,6 @@ table and one bouts table per session and a ``summary.json`` (:func:`predict_pat
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from dbm_lightning.analysis.microstates import Microstates
-from dbm_lightning.analysis.run_microstates import CHECKPOINT_KEY, microstates_from_plain
 from dbm_lightning.atomic import write_atomic, write_json_atomic
 from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.errors import DataFormatError
@@ -25,8 +23,19 @@ from dbm_lightning.io.csv_writer import csv_bytes
 from dbm_lightning.io.readers import load_pose
 from dbm_lightning.models.lightning import DBMClassifier
 from dbm_lightning.prediction.bouts import bouts_table, stored_postprocess
-from dbm_lightning.prediction.session import SessionPrediction, pipeline_state_of, predict_arrays
-from dbm_lightning.runs import load_model
+from dbm_lightning.prediction.guards import (
+    check_output_dir,
+    choose_microstates,
+    load_classic_model,
+    read_model_checkpoint,
+    resolve_model_file,
+)
+from dbm_lightning.prediction.session import (
+    MicrostatesMismatchError,
+    SessionPrediction,
+    pipeline_state_of,
+    predict_arrays,
+)
 from dbm_lightning.session import DEFAULT_FPS, Session
 from dbm_lightning.skeleton import BodypartMap
 
@@ -109,13 +118,16 @@ def predict_paths(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Predict every pose file of ``paths`` (files and/or folders) with a checkpoint
-    (or the ``model.joblib`` of a classic-arm run).
+    (or the ``model.joblib`` of a classic-arm run, or a run folder: its best checkpoint).
 
     Writes ``<session>.frames.<ext>`` (:func:`predict_session`'s table) and
     ``<session>.bouts.<ext>`` (:func:`bouts_table` of the predicted labels) per session into
     ``out_dir``, plus ``summary.json``. Microstates come from ``microstates`` (an object or a
-    ``microstates.npz`` path), else from the checkpoint (``dbm_microstates``); without any the
-    ``microstate`` column is -1 (with a warning).
+    ``microstates.npz`` path; refused when fitted on another model), else from the checkpoint
+    (``dbm_microstates``), else from its run folder when fitted on the same weights; without
+    any the ``microstate`` column is -1 (with a warning that says why). The output folder and
+    the model file are checked before anything is read
+    (:mod:`dbm_lightning.prediction.guards`).
 
     Parameters
     ----------
@@ -147,9 +159,13 @@ def predict_paths(
     Raises
     ------
     DataFormatError
-        Unreadable input or body parts that do not match the model (unless ``skip_errors``).
+        Unreadable input or body parts that do not match the model (unless ``skip_errors``),
+        an output folder that cannot be written, a file that is no model, microstates of
+        another model.
     """
     _check_format(fmt)
+    out_dir = check_output_dir(out_dir)
+    ckpt = resolve_model_file(ckpt)
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     files: list[Path] = []
     missing: DataFormatError | None = None
@@ -225,11 +241,20 @@ def _predict_files(
 
     ckpt_path = Path(ckpt)
     module: Any
+    source: str | None = None
     if ckpt_path.suffix == ".joblib":  # a classic-arm run: no embedding, no microstates
-        module, checkpoint = load_model(ckpt_path), {}
-        microstates = None
+        module, checkpoint = load_classic_model(ckpt_path), {}
+        if microstates is not None:
+            where = microstates if isinstance(microstates, str | Path) else None
+            raise DataFormatError(
+                where,
+                f"microstates cannot be used with {ckpt_path}: a classic model has no "
+                "per-frame embedding; leave out --microstates",
+            )
     else:
-        checkpoint = read_checkpoint(ckpt_path)  # read once: the model and its microstates
+        # read once: the model and its microstates (checked before the model is built)
+        checkpoint = read_model_checkpoint(ckpt_path, read_checkpoint)
+        microstates, source = choose_microstates(ckpt_path, checkpoint, microstates, stacklevel=4)
         module = DBMClassifier.from_checkpoint_file(ckpt_path, checkpoint)
     state = pipeline_state_of(module)
     stored = stored_postprocess(module, checkpoint)
@@ -237,21 +262,13 @@ def _predict_files(
     min_bout = stored["min_bout"] if min_bout is None else min_bout
     trained_map = BodypartMap.from_config(state.get("bodypart_map"))
     user_map = bodyparts or BodypartMap()
-    if isinstance(microstates, str | Path):
-        microstates = Microstates.load(microstates)
-    if microstates is None and checkpoint:
-        stored = checkpoint.get(CHECKPOINT_KEY)
-        microstates = microstates_from_plain(stored) if stored else None
-        if microstates is None:
-            warnings.warn(
-                f"{ckpt}: the checkpoint holds no microstates (fit them with `dbm-plots RUN_DIR`); "
-                "the microstate column is -1",
-                stacklevel=3,
-            )
     if missing is not None:
         raise missing
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFormatError(out, f"the output folder cannot be created ({exc})") from None
     frame_rate = float(fps or state.get("fps") or DEFAULT_FPS)
     ext = "csv" if fmt == "csv" else "parquet"
 
@@ -260,6 +277,7 @@ def _predict_files(
         "checkpoint": str(ckpt),
         "class_names": list(module.hparams["class_names"]),
         "microstates": microstates.k if microstates is not None else None,
+        "microstates_file": source,
         "smoothing": int(smoothing),
         "min_bout": int(min_bout),
         "fps": frame_rate,
@@ -272,6 +290,8 @@ def _predict_files(
         try:
             session = trained_map.apply(user_map.apply(sessions.next()))
             result = predict_arrays(module, session, microstates, smoothing, min_bout)
+        except MicrostatesMismatchError as exc:  # the same for every session: stop
+            raise DataFormatError(source, f"{exc}: fitted on another model than {ckpt}") from None
         except DataFormatError as exc:
             if not skip_errors:
                 raise

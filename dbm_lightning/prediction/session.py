@@ -16,6 +16,10 @@ from dbm_lightning.prediction.bouts import decide
 from dbm_lightning.session import Session
 
 
+class MicrostatesMismatchError(ValueError):
+    """Microstates of another embedding size than the model's."""
+
+
 def pipeline_state_of(module: Any) -> dict:
     state = module.hparams.get("pipeline_state")
     if not state:
@@ -64,6 +68,11 @@ def predict_arrays(
     probs, embedding = run_model(module, features, valid)
     probs, pred = decide(probs, smoothing, min_bout)
     if microstates is not None:
+        if np.ndim(embedding) != 2 or np.shape(embedding)[1] != microstates.n_dims:
+            raise MicrostatesMismatchError(
+                f"microstates of a {microstates.n_dims}-dimensional embedding, the model's is "
+                f"{np.shape(embedding)[-1]}-dimensional"
+            )
         emb = np.array(embedding, dtype=np.float32)
         emb[~valid] = np.nan
         states = np.asarray(microstates.assign(emb), dtype=np.int64)

@@ -1,0 +1,182 @@
+"""What a run may do to its output folder, decided before it writes anything there.
+
+- :class:`RunLock`: an exclusive ``fcntl`` lock on ``RUN/.lock`` for the whole run, so a
+  second live run into the same folder is refused; the kernel drops it when the process
+  dies, however it dies, so a killed run never leaves a stale lock.
+- :func:`claim_folder`: what the folder holds (:func:`folder_state`) against what was asked:
+  a fresh or failed folder is used; a finished run is refused (one
+  :class:`~dbm_lightning.errors.RunFolderError` line) unless resumed (``ckpt_path=last``) or
+  replaced (``overwrite=true``), and a sweep's job skips it when its configuration is the
+  same; an interrupted run of the same configuration is resumed from ``last.ckpt`` (the
+  same command again), one of another configuration refused.
+- :func:`start_over`: the earlier outcome is cleared only once the new run has set up its
+  data and checked its settings, the moment before it trains.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+from collections.abc import Iterator, Mapping
+from enum import Enum
+from typing import Any
+
+from dbm_lightning.errors import RunFolderError
+from dbm_lightning.runs import RunDir
+
+__all__ = ["Action", "FolderState", "RunLock", "claim_folder", "folder_state", "start_over"]
+
+LOCK_FILE = ".lock"
+
+IGNORED_DIFFERENCES = ("ckpt_path", "overwrite", "trainer.enable_progress_bar")
+"""Keys that may differ between a sweep job and the finished run it skips or resumes."""
+
+
+class FolderState(str, Enum):
+    """What an output folder holds."""
+
+    NEW = "new"  # nothing of a run's results (perhaps Hydra's files, a config, a failure)
+    FINISHED = "finished"  # a complete metrics.json
+    INTERRUPTED = "interrupted"  # checkpoints or a model file, but no metrics.json
+
+
+class Action(str, Enum):
+    """What the run does with its folder."""
+
+    START = "start"
+    RESUME = "resume"
+    SKIP = "skip"
+
+
+class RunLock:
+    """An exclusive lock on ``RUN/.lock`` held while the run lives (``with RunLock(run):``).
+
+    The file names the holder (host, pid); a second process is refused with a
+    :class:`~dbm_lightning.errors.RunFolderError` that names it."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self.path = run.path / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.run.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunFolderError(
+                self.run.path,
+                f"another run is writing into this folder ({holder}); wait for it to end or "
+                "choose another output folder",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def folder_state(run: RunDir) -> FolderState:
+    """Whether ``run`` holds a finished run (a readable ``metrics.json``), an interrupted one
+    (checkpoints or a model file without it), or nothing a run has to protect."""
+    if run.read_metrics_or_none() is not None:
+        return FolderState.FINISHED
+    if run.model_file.is_file() or any(run.checkpoint_dir.glob("*.ckpt")):
+        return FolderState.INTERRUPTED
+    return FolderState.NEW
+
+
+def _flat(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flat(value, f"{name}.")
+        else:
+            yield name, value
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between two resolved run configs (the keys of
+    :data:`IGNORED_DIFFERENCES` and ``hydra`` aside)."""
+    a, b = dict(_flat(old)), dict(_flat(new))
+    keys = sorted(set(a) | set(b))
+    return [
+        k
+        for k in keys
+        if a.get(k) != b.get(k)
+        and not k.startswith("hydra.")
+        and not any(k == i or k.startswith(f"{i}.") for i in IGNORED_DIFFERENCES)
+    ]
+
+
+def _same_config(run: RunDir, cfg: Mapping[str, Any], state: FolderState) -> None:
+    """Refuse to skip or resume a run whose folder holds a run of another configuration."""
+    import yaml  # PyYAML comes with omegaconf
+
+    if not run.config_file.is_file():
+        return  # nothing recorded to compare with (a run stopped before writing config.yaml)
+    old = yaml.safe_load(run.config_file.read_text()) or {}  # the run's own, not Hydra's
+    differ = config_differences(old, cfg)
+    if differ:
+        shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+        raise RunFolderError(
+            run.path,
+            f"holds {'an' if state.value[0] in 'aeiou' else 'a'} {state.value} run of another "
+            f"configuration (differs in {shown}); "
+            "use another output folder, or add overwrite=true to replace it",
+        )
+
+
+def claim_folder(run: RunDir, cfg: Mapping[str, Any], sweep: bool = False) -> Action:
+    """What this run does with its folder, before it writes anything there.
+
+    ``cfg`` is the validated run config (``ckpt_path``, ``overwrite``); ``sweep``: the run is
+    one job of a sweep (a re-launched sweep skips what finished). An interrupted run of the
+    same configuration is resumed. Raises :class:`~dbm_lightning.errors.RunFolderError` when
+    the folder holds a finished run (outside a sweep) or a run of another configuration.
+    """
+    state = folder_state(run)
+    resuming = str(cfg.get("ckpt_path") or "") == RunDir.LAST
+    if state is FolderState.NEW or cfg.get("overwrite") or resuming:
+        return Action.RESUME if resuming else Action.START
+    if state is FolderState.FINISHED and not sweep:
+        raise RunFolderError(
+            run.path,
+            f"holds a finished run ({RunDir.METRICS}); choose another output folder, or add "
+            "overwrite=true to replace it",
+        )
+    _same_config(run, cfg, state)
+    if state is FolderState.FINISHED:
+        return Action.SKIP
+    return Action.RESUME if run.last_checkpoint.is_file() else Action.START
+
+
+def start_over(run: RunDir, action: Action, overwrite: bool) -> None:
+    """Clear the earlier outcome (``metrics.json``, ``failed.json``) of the folder: the new
+    run has set up its data and passed its checks and is about to train. With
+    ``overwrite`` (and not resuming) the earlier run's products go too, so nothing of it is
+    mixed with the new run's: checkpoints, model file, microstates, TensorBoard events,
+    held-out tables and figures."""
+    run.clear_outcome()
+    if not overwrite or action is Action.RESUME:
+        return
+    for path in run.products():
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
