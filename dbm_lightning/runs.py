@@ -12,6 +12,7 @@ Every module that reads or writes a run's files (the runner, ``dbm-train``, ``db
       checkpoints/best.ckpt  deep models: the best epoch (microstates embedded)
       checkpoints/last.ckpt  deep models: the state after the latest epoch (resume)
       model.joblib           classic models: the fitted estimator (a pickle)
+      ensemble_member.joblib a deep run's classic ensemble member (ensemble.classic)
       microstates.npz/.json  k-means microstates of the run's embedding
       tensorboard/           TensorBoard events
       figures/               ``dbm-plots`` output
@@ -59,6 +60,8 @@ class RunDir:
     LAST = "last"
     """The latest epoch's checkpoint stem, and ``ckpt_path=last`` (resume from it)."""
     MODEL = "model.joblib"
+    ENSEMBLE_MEMBER = "ensemble_member.joblib"
+    """A deep run's classic ensemble member (``ensemble.classic``)."""
     MICROSTATES = "microstates"
     TENSORBOARD = "tensorboard"
     FIGURES = "figures"
@@ -102,6 +105,10 @@ class RunDir:
     @property
     def model_file(self) -> Path:
         return self.path / self.MODEL
+
+    @property
+    def ensemble_member_file(self) -> Path:
+        return self.path / self.ENSEMBLE_MEMBER
 
     @property
     def microstates_stem(self) -> Path:
@@ -191,6 +198,7 @@ class RunDir:
         names = [
             self.CHECKPOINTS,
             self.MODEL,
+            self.ENSEMBLE_MEMBER,
             f"{self.MICROSTATES}.npz",
             f"{self.MICROSTATES}.json",
             self.TENSORBOARD,
@@ -297,6 +305,9 @@ def load_model(path: str | Path) -> Any:
             return ClassicPredictor(load_classic(path))
         except (TypeError, ValueError) as exc:
             raise DataFormatError(path, str(exc)) from None
+    from dbm_lightning.checkpoints import read_checkpoint
+    from dbm_lightning.models.ensemble import with_member
     from dbm_lightning.models.lightning import DBMClassifier
 
-    return DBMClassifier.from_checkpoint_file(path)
+    checkpoint = read_checkpoint(path)
+    return with_member(DBMClassifier.from_checkpoint_file(path, checkpoint), checkpoint, path)

@@ -37,6 +37,7 @@ from dbm_lightning.evaluation.heldout import PostprocessConfig
 from dbm_lightning.features import FeatureConfig
 from dbm_lightning.labeling import EmbeddedLabeler, FileLabeler, RuleLabeler
 from dbm_lightning.models.classic import CLASSIC_MODELS
+from dbm_lightning.models.ensemble import EnsembleConfig
 from dbm_lightning.models.factory import MODELS
 from dbm_lightning.models.hparams import hparam_range
 from dbm_lightning.models.lightning import OptimConfig
@@ -330,10 +331,11 @@ GROUPS: dict[str, Group] = {
     "augment": Group(_one(AugmentConfig)),
     "microstates": Group(_one(MicrostatesConfig)),
     "postprocess": Group(_one(PostprocessConfig)),
+    "ensemble": Group(_one(EnsembleConfig)),
 }
 """Every config group in the order of ``conf/train.yaml``."""
 
-INLINE_GROUPS = ("microstates", "loss", "postprocess")
+INLINE_GROUPS = ("microstates", "loss", "postprocess", "ensemble")
 """Groups set inline in ``conf/train.yaml`` (no YAML option files)."""
 
 

@@ -51,7 +51,13 @@ from dbm_lightning.evaluation.heldout import (
     write_heldout_predictions,
 )
 from dbm_lightning.models import DBMClassifier
-from dbm_lightning.models.classic import ClassicModel, ClassicPredictor, evaluate_sessions
+from dbm_lightning.models.classic import (
+    ClassicModel,
+    ClassicPredictor,
+    build_classic,
+    evaluate_sessions,
+)
+from dbm_lightning.models.ensemble import ENSEMBLE_KEY, EnsembleConfig, EnsemblePredictor
 from dbm_lightning.models.metrics import HP_METRICS, flatten_hparams
 from dbm_lightning.run_guard import Action, RunLock, claim_folder, start_over
 from dbm_lightning.runs import RunDir
@@ -163,6 +169,10 @@ def _train_in(
     started = time.perf_counter()
 
     classic = is_classic(cfg)  # validate_config refused a ckpt_path with a classic model
+    if classic and cfg["ensemble"]["classic"]:
+        log.info(
+            "ensemble.classic does not apply: model %s is itself classic", cfg["model"]["name"]
+        )
     ckpt_path = run.resolve_ckpt_path(cfg["ckpt_path"])
     dm = build_datamodule(cfg)
     dm.setup("fit")
@@ -181,6 +191,8 @@ def _train_in(
         fit = _fit_classic(cfg, run, dm)
     else:
         fit = _fit_deep(cfg, run, dm, module, ckpt_path, callbacks)
+        if cfg["ensemble"]["classic"]:
+            fit["ensemble_member"] = _fit_member(cfg, run, dm)
     if classic:  # saved first, then again with the post-processing the held-out step chose
         fit["model_file"] = str(fit["model"].save(run.model_file))
     heldout = heldout_evaluation(cfg, run, dm, fit)
@@ -332,6 +344,27 @@ def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[st
     }
 
 
+def _fit_member(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> ClassicPredictor:
+    """The ensemble's classic member (``ensemble.classic`` with its defaults), fitted on the
+    training frames the network saw and saved as ``RUN/ensemble_member.joblib``."""
+    started = time.perf_counter()
+    model = build_classic({"name": cfg["ensemble"]["classic"]})
+    model.fit(
+        dm.predict_sessions(split="train"),
+        n_classes=dm.n_classes,
+        class_names=dm.class_names,
+        feature_names=dm.feature_names,
+        seed=cfg["seed"],
+    )
+    model.pipeline_state = dm.pipeline_state()
+    model.run_config = recorded_config(cfg)
+    path = model.save(run.ensemble_member_file)
+    log.info(
+        "ensemble member %s fitted in %.0f s: %s", model.name, time.perf_counter() - started, path
+    )
+    return ClassicPredictor(model)
+
+
 def _log_classic_tensorboard(
     logger: Any,
     model: ClassicModel,
@@ -376,6 +409,7 @@ def heldout_evaluation(
     pp = PostprocessConfig(**cfg["postprocess"])
     if not pp.enabled or cfg["trainer"].get("fast_dev_run"):
         return None
+    member = fit.get("ensemble_member")
     if "model" in fit:
         model: Any = ClassicPredictor(fit["model"])
     elif fit.get("best_checkpoint"):
@@ -383,12 +417,21 @@ def heldout_evaluation(
     else:
         return None
     names = list(dm.class_names)
-    choice = choose_postprocess(model, dm.predict_sessions(split="val"), names, pp)
+    weights = EnsembleConfig(**cfg["ensemble"]).weights
+    choice = choose_postprocess(
+        model, dm.predict_sessions(split="val"), names, pp, member=member, weights=weights
+    )
     chosen = {"smoothing": choice["smoothing"], "min_bout": choice["min_bout"]}
+    share = float(choice.get("network_weight", 1.0))
+    if member is not None and share < 1.0:
+        model = EnsemblePredictor(model, member, share)
     if "model" in fit:
         fit["model"].postprocess = chosen
     elif run.path.resolve() in Path(fit["best_checkpoint"]).resolve().parents:
-        store_postprocess(fit["best_checkpoint"], chosen)  # never a file another run made
+        extra = (
+            {ENSEMBLE_KEY: {"file": run.ENSEMBLE_MEMBER, "network_weight": share}} if member else {}
+        )
+        store_postprocess(fit["best_checkpoint"], chosen, extra)  # never a file another run made
     out: dict[str, Any] = {"postprocess": choice}
     if dm.has_test and cfg["test_after_fit"]:
         test = dm.predict_sessions(split="test")

@@ -111,21 +111,49 @@ def _classes(predicted: Sequence[_Predicted], smoothing: int, min_bout: int) -> 
     return [decide(p.probs, smoothing, min_bout)[1] for p in predicted]
 
 
+def _blend(net: Sequence[_Predicted], member: Sequence[_Predicted], w: float) -> list[_Predicted]:
+    if w >= 1.0:
+        return list(net)
+    return [
+        _Predicted(a.name, w * a.probs + (1 - w) * b.probs, a.labels, a.valid, a.unlabelled,
+                   a.invalid)
+        for a, b in zip(net, member, strict=True)
+    ]  # fmt: skip
+
+
 def choose_postprocess(
-    model: Any, val_sessions: Sequence[Any], class_names: Sequence[str], config: PostprocessConfig
+    model: Any,
+    val_sessions: Sequence[Any],
+    class_names: Sequence[str],
+    config: PostprocessConfig,
+    member: Any = None,
+    weights: Sequence[float] = (1.0,),
 ) -> dict[str, Any]:
     """The (smoothing, min_bout) pair with the best validation macro F1, and the table of
-    every pair tried (``[]`` and no change when there are no validation sessions)."""
+    every pair tried (``[]`` and no change when there are no validation sessions).
+
+    With a ``member`` (a classic model fitted beside the network ``model``) every network
+    share of ``weights`` is tried too (``network_weight``: the chosen share; 1.0 = the
+    network alone; ties: the largest share)."""
     if not val_sessions:
-        return {"smoothing": 0, "min_bout": 1, "val_macro_f1": None, "tried": []}
+        return {"smoothing": 0, "min_bout": 1, "network_weight": 1.0, "val_macro_f1": None,
+                "tried": []}  # fmt: skip
     predicted = _predict(model, val_sessions)
+    others = _predict(member, val_sessions) if member is not None else None
     tried = []
-    for w in config.smoothing:
-        for m in config.min_bout:
-            preds = _classes(predicted, w, m)
-            s = _score(predicted, preds, class_names, config.iou).total.summary()
-            tried.append({"smoothing": int(w), "min_bout": int(m), "val_macro_f1": s["macro_f1"]})
-    best = max(tried, key=lambda r: (round(r["val_macro_f1"], 12), -r["smoothing"], -r["min_bout"]))
+    for share in weights if others is not None else (1.0,):
+        blended = _blend(predicted, others, share) if others is not None else predicted
+        for w in config.smoothing:
+            for m in config.min_bout:
+                preds = _classes(blended, w, m)
+                s = _score(blended, preds, class_names, config.iou).total.summary()
+                tried.append({"network_weight": float(share), "smoothing": int(w),
+                              "min_bout": int(m), "val_macro_f1": s["macro_f1"]})  # fmt: skip
+    best = max(
+        tried,
+        key=lambda r: (round(r["val_macro_f1"], 12), r["network_weight"], -r["smoothing"],
+                       -r["min_bout"]),
+    )  # fmt: skip
     return {**best, "tried": tried}
 
 
@@ -165,15 +193,18 @@ def flat_metrics(evaluation: Evaluation, prefix: str) -> dict[str, float]:
     return out
 
 
-def store_postprocess(ckpt_path: str | Path, chosen: dict[str, int]) -> Path:
+def store_postprocess(
+    ckpt_path: str | Path, chosen: dict[str, int], extra: dict[str, Any] | None = None
+) -> Path:
     """Store the chosen post-processing in a checkpoint under
-    :data:`~dbm_lightning.prediction.bouts.POSTPROCESS_KEY`
-    (atomic rewrite; plain numbers, so the checkpoint still loads with weights_only)."""
+    :data:`~dbm_lightning.prediction.bouts.POSTPROCESS_KEY`, and any ``extra`` entries (e.g.
+    the ensemble's member), atomically; plain numbers, so it still loads with weights_only."""
     import torch
 
     path = Path(ckpt_path)
     ckpt = read_checkpoint(path)
     ckpt[POSTPROCESS_KEY] = {k: int(v) for k, v in chosen.items()}
+    ckpt.update(extra or {})
     return write_atomic(path, lambda tmp: torch.save(ckpt, tmp))
 
 

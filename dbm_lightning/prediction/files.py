@@ -21,6 +21,7 @@ from dbm_lightning.io import scan_folder
 from dbm_lightning.io.compressed import file_stem, kind_suffix
 from dbm_lightning.io.csv_writer import csv_bytes
 from dbm_lightning.io.readers import load_pose
+from dbm_lightning.models.ensemble import with_member
 from dbm_lightning.models.lightning import DBMClassifier
 from dbm_lightning.prediction.bouts import bouts_table, stored_postprocess
 from dbm_lightning.prediction.guards import (
@@ -255,7 +256,9 @@ def _predict_files(
         # read once: the model and its microstates (checked before the model is built)
         checkpoint = read_model_checkpoint(ckpt_path, read_checkpoint)
         microstates, source = choose_microstates(ckpt_path, checkpoint, microstates, stacklevel=4)
-        module = DBMClassifier.from_checkpoint_file(ckpt_path, checkpoint)
+        module = with_member(
+            DBMClassifier.from_checkpoint_file(ckpt_path, checkpoint), checkpoint, ckpt_path
+        )
     state = pipeline_state_of(module)
     stored = stored_postprocess(module, checkpoint)
     smoothing = stored["smoothing"] if smoothing is None else smoothing
