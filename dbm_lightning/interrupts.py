@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["RunInterrupted", "exit_with_parent", "stop_on_signals"]
+__all__ = ["RunInterrupted", "exit_with_parent", "ignore_stop_signals", "stop_on_signals"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -50,10 +50,23 @@ class RunInterrupted(BaseException):
         return (type(self), (self.signum, self.reason))
 
 
+_installed_by: dict[str, int] = {}
+
+
 def _raise(signum: int, _frame: FrameType | None) -> None:
-    for s in STOP_SIGNALS:  # a second signal during the clean-up does not cut it short
-        signal.signal(s, signal.SIG_IGN)
+    if os.getpid() != _installed_by.get("pid"):  # a forked child (a DataLoader worker)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    ignore_stop_signals()  # a second signal during the clean-up does not cut it short
     raise RunInterrupted(signum, _reason.pop("reason", None))
+
+
+def ignore_stop_signals() -> None:
+    """Ignore SIGTERM and SIGINT from now on (while a stopped run writes its record)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
 
 
 @contextmanager
@@ -66,6 +79,7 @@ def stop_on_signals() -> Iterator[None]:
         yield
         return
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    _installed_by["pid"] = os.getpid()
     for s in STOP_SIGNALS:
         signal.signal(s, _raise)
     try:
@@ -75,10 +89,11 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def exit_with_parent(poll_s: float = 1.0) -> None:
+def exit_with_parent(poll_s: float = 1.0, grace_s: float = 60.0) -> None:
     """Watch the parent process from a daemon thread; when it is gone (this process was
     re-parented), send this process SIGTERM, which :func:`stop_on_signals` turns into
-    :class:`RunInterrupted`. Started once per process."""
+    :class:`RunInterrupted`; a process still alive ``grace_s`` later (stuck in C code) exits
+    with status 143. Started once per process."""
     if _watching.is_set():
         return
     _watching.set()
@@ -89,5 +104,7 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
             time.sleep(poll_s)
         _reason["reason"] = f"the process that launched this job (pid {parent}) is gone"
         os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_s)
+        os._exit(128 + signal.SIGTERM)
 
     threading.Thread(target=watch, name="dbm-exit-with-parent", daemon=True).start()

@@ -4,11 +4,12 @@
   second live run into the same folder is refused; the kernel drops it when the process
   dies, however it dies, so a killed run never leaves a stale lock.
 - :func:`claim_folder`: what the folder holds (:func:`folder_state`) against what was asked:
-  a fresh or failed folder is used; a finished run is refused (one
-  :class:`~dbm_lightning.errors.RunFolderError` line) unless resumed (``ckpt_path=last``) or
-  replaced (``overwrite=true``), and a sweep's job skips it when its configuration is the
-  same; an interrupted run of the same configuration is resumed from ``last.ckpt`` (the
-  same command again), one of another configuration refused.
+  a folder without a run's results (new, or a run that failed before training) is used; a
+  finished run is refused (one :class:`~dbm_lightning.errors.RunFolderError` line) unless
+  resumed (``ckpt_path=last``) or replaced (``overwrite=true``), and a sweep's job skips it
+  when its configuration is the same; an interrupted run (checkpoints, no metrics) of the
+  same configuration is resumed from ``last.ckpt`` (the same command again), one of another
+  configuration refused.
 - :func:`start_over`: the earlier outcome is cleared only once the new run has set up its
   data and checked its settings, the moment before it trains.
 """
@@ -124,6 +125,17 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
     ]
 
 
+def _completed(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A recorded config with today's defaults filled in (a run written before a key
+    existed is compared on what it meant), or as it is when it no longer validates."""
+    from dbm_lightning.config_check import plain_config, validate_config
+
+    try:
+        return validate_config(plain_config(dict(cfg)))
+    except Exception:  # noqa: BLE001 - an old config the schema refuses: compare it raw
+        return cfg
+
+
 def _same_config(run: RunDir, cfg: Mapping[str, Any], state: FolderState) -> None:
     """Refuse to skip or resume a run whose folder holds a run of another configuration."""
     import yaml  # PyYAML comes with omegaconf
@@ -131,7 +143,7 @@ def _same_config(run: RunDir, cfg: Mapping[str, Any], state: FolderState) -> Non
     if not run.config_file.is_file():
         return  # nothing recorded to compare with (a run stopped before writing config.yaml)
     old = yaml.safe_load(run.config_file.read_text()) or {}  # the run's own, not Hydra's
-    differ = config_differences(old, cfg)
+    differ = config_differences(_completed(old), cfg)
     if differ:
         shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
         raise RunFolderError(
@@ -146,19 +158,27 @@ def claim_folder(run: RunDir, cfg: Mapping[str, Any], sweep: bool = False) -> Ac
     """What this run does with its folder, before it writes anything there.
 
     ``cfg`` is the validated run config (``ckpt_path``, ``overwrite``); ``sweep``: the run is
-    one job of a sweep (a re-launched sweep skips what finished). An interrupted run of the
-    same configuration is resumed. Raises :class:`~dbm_lightning.errors.RunFolderError` when
-    the folder holds a finished run (outside a sweep) or a run of another configuration.
+    one job of a sweep, where a finished run of the same configuration is skipped (and
+    ``ckpt_path=last`` resumes only the jobs that have a checkpoint). An interrupted run of
+    the same configuration is resumed (the same command again); an explicit
+    ``ckpt_path=last`` outside a sweep resumes whatever the folder holds (e.g. with more
+    epochs). Raises :class:`~dbm_lightning.errors.RunFolderError` when the folder holds a
+    finished run (outside a sweep and without ``ckpt_path=last``) or, to be skipped or
+    resumed implicitly, a run of another configuration.
     """
     state = folder_state(run)
     resuming = str(cfg.get("ckpt_path") or "") == RunDir.LAST
-    if state is FolderState.NEW or cfg.get("overwrite") or resuming:
+    if cfg.get("overwrite"):
         return Action.RESUME if resuming else Action.START
+    if state is FolderState.NEW:
+        return Action.START if sweep or not resuming else Action.RESUME
+    if resuming and not sweep:
+        return Action.RESUME
     if state is FolderState.FINISHED and not sweep:
         raise RunFolderError(
             run.path,
-            f"holds a finished run ({RunDir.METRICS}); choose another output folder, or add "
-            "overwrite=true to replace it",
+            f"holds a finished run ({RunDir.METRICS}); choose another output folder, resume it "
+            "with ckpt_path=last, or add overwrite=true to replace it",
         )
     _same_config(run, cfg, state)
     if state is FolderState.FINISHED:
@@ -173,6 +193,7 @@ def start_over(run: RunDir, action: Action, overwrite: bool) -> None:
     mixed with the new run's: checkpoints, model file, microstates, TensorBoard events,
     held-out tables and figures."""
     run.clear_outcome()
+    run.keep_overrides()
     if not overwrite or action is Action.RESUME:
         return
     for path in run.products():

@@ -5,6 +5,7 @@ Every module that reads or writes a run's files (the runner, ``dbm-train``, ``db
 
     RUN/
       config.yaml            the resolved run config (``.hydra/config.yaml`` beside it under Hydra)
+      overrides.yaml         Hydra's overrides of the run that made the results (dbm-report)
       data_summary.json      split, sessions, gap fractions (written at set-up)
       metrics.json           written last, by a run that finished
       failed.json            written by a run that raised or was stopped: its error and traceback
@@ -31,7 +32,7 @@ from typing import Any
 
 from dbm_lightning.atomic import write_json_atomic, write_text_atomic
 
-__all__ = ["RunDir", "json_default", "load_model"]
+__all__ = ["RunDir", "json_default", "load_model", "with_member"]
 
 
 def json_default(obj: Any) -> Any:
@@ -54,6 +55,7 @@ class RunDir:
     FAILED = "failed.json"
     CONFIG = "config.yaml"
     HYDRA_CONFIG = ".hydra/config.yaml"
+    OVERRIDES = "overrides.yaml"
     DATA_SUMMARY = "data_summary.json"
     CHECKPOINTS = "checkpoints"
     BEST = "best"
@@ -191,6 +193,19 @@ class RunDir:
         self.metrics_file.unlink(missing_ok=True)
         self.failed_file.unlink(missing_ok=True)
 
+    @property
+    def overrides_file(self) -> Path:
+        """``RUN/overrides.yaml``: the command-line overrides of the run that made the folder's
+        results (Hydra's ``.hydra/overrides.yaml`` as it was when the run started training)."""
+        return self.path / self.OVERRIDES
+
+    def keep_overrides(self) -> None:
+        """Copy Hydra's ``.hydra/overrides.yaml`` to :attr:`overrides_file` (when there is
+        one): what ``dbm-report`` reads, which a later refused launch cannot rewrite."""
+        hydra_overrides = self.path / ".hydra" / "overrides.yaml"
+        if hydra_overrides.is_file():
+            write_text_atomic(self.overrides_file, hydra_overrides.read_text())
+
     def products(self) -> list[Path]:
         """What a run made in this folder besides its config and outcome files: checkpoints,
         model file, microstates, TensorBoard events, held-out tables, figures, data summary
@@ -215,9 +230,11 @@ class RunDir:
         return write_text_atomic(self.config_file, yaml.safe_dump(dict(cfg), sort_keys=False))
 
     def read_config(self, model: Any = None) -> dict[str, Any]:
-        """The run's configuration as a plain dict: ``.hydra/config.yaml``, else
-        ``config.yaml``, else the ``run_config`` stored in ``model``'s hyperparameters."""
-        for f in (self.path / self.HYDRA_CONFIG, self.config_file):
+        """The run's configuration as a plain dict: its own ``config.yaml`` (written once it
+        started training), else Hydra's ``.hydra/config.yaml`` (rewritten by every launch
+        into the folder, a refused one too), else the ``run_config`` stored in ``model``'s
+        hyperparameters."""
+        for f in (self.config_file, self.path / self.HYDRA_CONFIG):
             if f.is_file():
                 from omegaconf import OmegaConf
 
@@ -254,14 +271,15 @@ class RunDir:
         return str(path)
 
     def find_checkpoint(self) -> Path:
-        """``checkpoints/best.ckpt``, else ``metrics.json``'s best/last checkpoint, else
+        """The best checkpoint ``metrics.json`` names (its file in this folder's
+        ``checkpoints/``), else ``checkpoints/best.ckpt``, else the last one it names, else
         ``checkpoints/last.ckpt``."""
-        candidates = [self.best_checkpoint]
-        metrics = self.read_metrics() or {}
-        candidates += [
-            Path(p) for p in (metrics.get("best_checkpoint"), metrics.get("last_checkpoint")) if p
-        ]
-        candidates.append(self.last_checkpoint)
+        metrics = self.read_metrics_or_none() or {}
+        # the names metrics.json gives, in this folder (which may have been moved or copied)
+        best, last = (self.checkpoint_dir / Path(p).name
+                      for p in (metrics.get(k) or f"{k}.ckpt"
+                                for k in ("best_checkpoint", "last_checkpoint")))  # fmt: skip
+        candidates = [best, self.best_checkpoint, last, self.last_checkpoint]
         for c in candidates:
             if c.is_file():
                 return c
@@ -289,7 +307,8 @@ def load_model(path: str | Path) -> Any:
     """A trained model of either family, on the CPU, ready for prediction.
 
     ``.ckpt``: a ``DBMClassifier`` rebuilt from its hyperparameters (read with
-    ``torch.load(weights_only=True)``: no pickled code runs). ``.joblib``: a classic model
+    ``torch.load(weights_only=True)``: no pickled code runs), with its ensemble member when it
+    has one (:func:`with_member`; that member is a pickle). ``.joblib``: a classic model
     behind :class:`~dbm_lightning.models.classic.ClassicPredictor` (a pickle: only load your
     own). Both offer ``hparams`` (pipeline state, class names) and
     ``predict_session(features, valid=None) -> (probs, embedding)``.
@@ -306,8 +325,37 @@ def load_model(path: str | Path) -> Any:
         except (TypeError, ValueError) as exc:
             raise DataFormatError(path, str(exc)) from None
     from dbm_lightning.checkpoints import read_checkpoint
-    from dbm_lightning.models.ensemble import with_member
     from dbm_lightning.models.lightning import DBMClassifier
 
     checkpoint = read_checkpoint(path)
     return with_member(DBMClassifier.from_checkpoint_file(path, checkpoint), checkpoint, path)
+
+
+def with_member(network: Any, checkpoint: Mapping[str, Any], ckpt_path: str | Path) -> Any:
+    """``network`` as its checkpoint stored it: behind an
+    :class:`~dbm_lightning.models.ensemble.EnsemblePredictor` when the checkpoint names a
+    classic member (``RUN/ensemble_member.joblib``) with a share below 1, else unchanged. A
+    missing or unreadable member file raises ``DataFormatError`` naming it. The member is a
+    pickle: only load your own runs."""
+    from dbm_lightning.errors import DataFormatError
+    from dbm_lightning.models.classic import ClassicPredictor, load_classic
+    from dbm_lightning.models.ensemble import ENSEMBLE_KEY, EnsemblePredictor
+
+    stored = checkpoint.get(ENSEMBLE_KEY)
+    if not stored or float(stored.get("network_weight", 1.0)) >= 1.0:
+        return network
+    ckpt = Path(ckpt_path)
+    if stored.get("file") != RunDir.ENSEMBLE_MEMBER:  # never a path the checkpoint chooses
+        raise DataFormatError(ckpt, f"names an unexpected ensemble member {stored.get('file')!r}")
+    folder = ckpt.parent.parent if ckpt.parent.name == RunDir.CHECKPOINTS else ckpt.parent
+    path = RunDir(folder).ensemble_member_file
+    if not path.is_file():
+        raise DataFormatError(
+            path,
+            f"the classic member of {ckpt}'s ensemble is missing (keep the run folder together)",
+        )
+    try:
+        member = ClassicPredictor(load_classic(path))
+    except Exception as exc:  # noqa: BLE001 - joblib/pickle raise anything on a foreign file
+        raise DataFormatError(path, f"not a classic member ({type(exc).__name__}: {exc})") from None
+    return EnsemblePredictor(network, member, float(stored["network_weight"]))

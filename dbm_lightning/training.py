@@ -127,6 +127,8 @@ def run_training(
         if action is Action.RESUME and not cfg["ckpt_path"]:
             log.info("%s: interrupted; resuming from %s", run.path, run.last_checkpoint)
             cfg["ckpt_path"] = RunDir.LAST
+        if action is Action.START and cfg["ckpt_path"] == RunDir.LAST:
+            cfg["ckpt_path"] = None  # a sweep job with nothing to resume starts afresh
         return _train_in(cfg, run, action, callbacks)
 
 
@@ -181,6 +183,11 @@ def _train_in(
     if ckpt_path and module is not None:
         _check_resumable(ckpt_path, module, dm)
     _check_against_data(cfg, dm, data_summary)
+    # everything that can refuse the settings is built before the folder is cleared
+    trainer = (
+        None if classic else build_trainer(cfg, run.path, build_logger(cfg, run.path), callbacks)
+    )
+    classic_model = build_classic_model(cfg) if classic else None
 
     start_over(run, action, bool(cfg["overwrite"]))  # from here on, the folder is this run's
     run.write_config(cfg)
@@ -188,10 +195,10 @@ def _train_in(
     log.info("%s", describe_data(data_summary))
 
     if module is None:
-        fit = _fit_classic(cfg, run, dm)
+        fit = _fit_classic(cfg, run, dm, classic_model)
     else:
-        fit = _fit_deep(cfg, run, dm, module, ckpt_path, callbacks)
-        if cfg["ensemble"]["classic"]:
+        fit = _fit_deep(cfg, run, dm, module, ckpt_path, trainer)
+        if cfg["ensemble"]["classic"] and _member_usable(cfg, dm):
             fit["ensemble_member"] = _fit_member(cfg, run, dm)
     if classic:  # saved first, then again with the post-processing the held-out step chose
         fit["model_file"] = str(fit["model"].save(run.model_file))
@@ -231,11 +238,12 @@ def _fit_deep(
     dm: DBMDataModule,
     module: DBMClassifier,
     ckpt_path: str | None,
-    callbacks: Sequence[pl.Callback],
+    built: tuple[pl.Trainer, Any],
 ) -> dict[str, Any]:
-    """Fit ``module`` with the Trainer, test its best checkpoint, fit microstates."""
-    logger = build_logger(cfg, run.path)
-    trainer, checkpoint = build_trainer(cfg, run.path, logger, callbacks)
+    """Fit ``module`` with the Trainer (and its best-checkpoint callback) ``built``, test its
+    best checkpoint, fit microstates."""
+    trainer, checkpoint = built
+    logger = trainer.logger
     if logger:
         log.info("TensorBoard logs: %s  (tensorboard --logdir %s)", logger.log_dir, run.path)
 
@@ -286,8 +294,24 @@ def _fit_deep(
     }
 
 
-def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[str, Any]:
-    """Fit a classic model in one go, evaluate it on whole val/test sessions, save it.
+def _fit_on_training_frames(model: ClassicModel, cfg: dict[str, Any], dm: DBMDataModule) -> None:
+    """Fit an unfitted classic ``model`` on the training sessions and record with it the data
+    pipeline and run config that ``dbm-predict`` needs."""
+    model.fit(
+        dm.predict_sessions(split="train"),
+        n_classes=dm.n_classes,
+        class_names=dm.class_names,
+        feature_names=dm.feature_names,
+        seed=cfg["seed"],
+    )
+    model.pipeline_state = dm.pipeline_state()
+    model.run_config = recorded_config(cfg)
+
+
+def _fit_classic(
+    cfg: dict[str, Any], run: RunDir, dm: DBMDataModule, model: ClassicModel
+) -> dict[str, Any]:
+    """Fit the classic ``model`` in one go, evaluate it on whole val/test sessions.
 
     ``val``/``test`` hold the deep runs' keys (``val/acc``, ``val/balanced_acc``,
     ``val/macro_f1``, ``val/f1/<class>``, ``val/loss``, ``val/acc_best``), ``val_best.acc``
@@ -300,16 +324,7 @@ def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[st
             "the deep models' training batches only and is ignored here",
             cfg["model"]["name"],
         )
-    model = build_classic_model(cfg)
-    model.fit(
-        dm.predict_sessions(split="train"),
-        n_classes=dm.n_classes,
-        class_names=dm.class_names,
-        feature_names=dm.feature_names,
-        seed=cfg["seed"],
-    )
-    model.pipeline_state = dm.pipeline_state()
-    model.run_config = recorded_config(cfg)
+    _fit_on_training_frames(model, cfg, dm)
 
     val, val_cm = evaluate_sessions(model, dm.predict_sessions(split="val"), "val")
     if "val/acc" in val:
@@ -344,20 +359,25 @@ def _fit_classic(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> dict[st
     }
 
 
+def _member_usable(cfg: Mapping[str, Any], dm: DBMDataModule) -> bool:
+    """Whether an ensemble member can be chosen: the held-out step runs and has validation
+    sessions to choose its share on (else it is not fitted, and the log says why)."""
+    if cfg["postprocess"]["enabled"] and not cfg["trainer"].get("fast_dev_run") and dm.has_val:
+        return True
+    log.warning(
+        "ensemble.classic=%s is not fitted: its share is chosen on the validation sessions by "
+        "the held-out step (postprocess.enabled, validation sessions needed)",
+        cfg["ensemble"]["classic"],
+    )
+    return False
+
+
 def _fit_member(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> ClassicPredictor:
     """The ensemble's classic member (``ensemble.classic`` with its defaults), fitted on the
     training frames the network saw and saved as ``RUN/ensemble_member.joblib``."""
     started = time.perf_counter()
     model = build_classic({"name": cfg["ensemble"]["classic"]})
-    model.fit(
-        dm.predict_sessions(split="train"),
-        n_classes=dm.n_classes,
-        class_names=dm.class_names,
-        feature_names=dm.feature_names,
-        seed=cfg["seed"],
-    )
-    model.pipeline_state = dm.pipeline_state()
-    model.run_config = recorded_config(cfg)
+    _fit_on_training_frames(model, cfg, dm)
     path = model.save(run.ensemble_member_file)
     log.info(
         "ensemble member %s fitted in %.0f s: %s", model.name, time.perf_counter() - started, path

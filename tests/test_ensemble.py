@@ -14,7 +14,7 @@ from dbm_lightning.build import build_datamodule
 from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.cli.config import compose_config
 from dbm_lightning.config_check import validate_config
-from dbm_lightning.errors import ConfigError
+from dbm_lightning.errors import ConfigError, DataFormatError
 from dbm_lightning.models.classic import ClassicPredictor, load_classic
 from dbm_lightning.models.ensemble import ENSEMBLE_KEY, EnsemblePredictor
 from dbm_lightning.models.lightning import DBMClassifier
@@ -59,7 +59,9 @@ def test_the_share_is_chosen_on_validation_and_stored(forced: tuple[Path, dict])
     assert stored == {"file": RunDir.ENSEMBLE_MEMBER, "network_weight": 0.5}
 
 
-def test_every_reader_applies_the_stored_ensemble(forced: tuple[Path, dict], tmp_path: Path) -> None:
+def test_every_reader_applies_the_stored_ensemble(
+    forced: tuple[Path, dict], tmp_path: Path
+) -> None:
     """load_model and dbm-predict give the average of the network's and the member's
     probabilities; the network alone differs."""
     folder, _ = forced
@@ -93,7 +95,7 @@ def test_a_missing_member_file_is_named(forced: tuple[Path, dict], tmp_path: Pat
     folder = tmp_path / "moved"
     shutil.copytree(forced[0], folder)
     RunDir(folder).ensemble_member_file.unlink()
-    with pytest.raises(FileNotFoundError, match=r"ensemble_member\.joblib: the classic member"):
+    with pytest.raises(DataFormatError, match=r"ensemble_member\.joblib: the classic member"):
         load_model(RunDir(folder).best_checkpoint)
 
 

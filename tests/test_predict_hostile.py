@@ -174,20 +174,28 @@ def test_out_that_is_a_file_is_refused_before_anything_is_read(
 def test_out_folder_that_cannot_be_written(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """A read-only output folder: one line naming --out, its earlier content kept."""
+    """A read-only output folder: one line naming --out, its earlier content kept. chmod
+    does not stop root, so as root the folder is made read-only by a read-only bind mount."""
+    import subprocess
+
     out, before = _previous(runs, tmp_path)
     out.chmod(0o555)
+    mounted = False
     try:
         if os.access(out, os.W_OK):
-            pytest.skip(
-                f"running as uid {os.geteuid()}: chmod 0o555 does not stop this user writing "
-                "(the refusal is covered by test_out_that_is_a_file_is_refused_before_anything"
-                "_is_read[under_a_file])"
-            )
+            cmds = (["mount", "--bind", str(out), str(out)],
+                    ["mount", "-o", "remount,ro,bind", str(out)])  # fmt: skip
+            for cmd in cmds:
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                mounted = mounted or (proc.returncode == 0 and cmd[1] == "--bind")
+                if proc.returncode != 0:
+                    pytest.skip(f"cannot make {out} read-only here: {proc.stderr.strip()}")
         args = ("--ckpt", _best(runs["A"]), "--input", runs["new"], "--out", out)
         line = _one_error(*_predict(capsys, *args)[::2])
         assert f"--out {out}:" in line and "not writable" in line
     finally:
+        if mounted:
+            subprocess.run(["umount", str(out)], check=False)
         out.chmod(0o755)
     assert _snapshot(out) == before
 

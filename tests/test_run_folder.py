@@ -281,7 +281,7 @@ def test_an_output_folder_under_a_file_is_one_line(tmp_path: Path) -> None:
         key = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
         assert proc.stderr.strip() == (
             f"dbm-train: {key}: {blocker}/{'sweep' if '-m' in args else 'run'}: "
-            f"{blocker} is a file, not a folder"
+            f"cannot be created: {blocker} is a file, not a folder"
         )
     assert blocker.read_text() == "not a folder"
 

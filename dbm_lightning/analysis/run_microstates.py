@@ -174,7 +174,7 @@ def extract_run_microstates(
             k=k,
             seed=seed,
             minibatch_threshold=minibatch_threshold,
-            model_sha256=model_sha256(module),
+            model_sha256=model_sha256(module) if hasattr(module, "state_dict") else None,
         )
         if run_dir is not None:
             npz = microstates.save(RunDir(run_dir).microstates_stem)

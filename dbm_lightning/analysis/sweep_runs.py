@@ -120,7 +120,9 @@ def _parse_overrides(items: Iterable[Any]) -> dict[str, str]:
 def _read_overrides(run_dir: Path) -> dict[str, str]:
     """The ``key=value`` overrides Hydra recorded for a run (without ``hydra.*`` keys); raises
     ``ValueError`` when ``.hydra/overrides.yaml`` is not a YAML list."""
-    path = run_dir / ".hydra" / "overrides.yaml"
+    path = RunDir(run_dir).overrides_file  # the run's own copy: a refused launch left it
+    if not path.is_file():
+        path = run_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return {}
     import yaml  # PyYAML comes with omegaconf

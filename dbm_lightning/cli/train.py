@@ -26,7 +26,13 @@ from omegaconf.errors import MissingMandatoryValue
 from dbm_lightning.cli.config import composition_problems, conf_dir
 from dbm_lightning.data.splits import SplitLeakError
 from dbm_lightning.errors import ConfigError, DataFormatError, RunFolderError
-from dbm_lightning.interrupts import RunInterrupted, exit_with_parent, stop_on_signals
+from dbm_lightning.interrupts import (
+    RunInterrupted,
+    exit_with_parent,
+    ignore_stop_signals,
+    stop_on_signals,
+)
+from dbm_lightning.run_guard import RunLock
 from dbm_lightning.runs import RunDir
 
 log = logging.getLogger("dbm-train")
@@ -65,19 +71,31 @@ def _configured_root(key: str) -> str:
     return str(hydra_cfg[key.split(".")[1]]["dir"]).split("${")[0] or "."
 
 
+def _record_failure(run: RunDir, exc: BaseException) -> Path | None:
+    """``failed.json`` for ``exc``, unless another live run holds the folder (its lock) or it
+    holds finished results (see :meth:`RunDir.write_failure`); a full disk may refuse it."""
+    try:
+        with RunLock(run):
+            return run.write_failure(exc)
+    except RunFolderError:
+        return None  # another run's folder: not ours to write in
+    except OSError as write_error:
+        log.error("could not write %s: %s", run.failed_file, write_error)
+        return None
+
+
 def output_folder_problem(args: list[str]) -> str | None:
     """What stops Hydra from creating the run (or sweep) folder of ``args``, as one
-    ``KEY: problem`` line, or ``None``: the nearest existing folder above it must be a
-    writable folder. (Hydra would fail with a traceback before any run starts.)"""
+    ``KEY: problem`` line, or ``None`` (:func:`~dbm_lightning.prediction.guards.check_output_dir`:
+    Hydra would fail with a traceback before any run starts)."""
+    from dbm_lightning.prediction.guards import check_output_dir
+
     key = "hydra.sweep.dir" if {"-m", "--multirun"} & set(args) else "hydra.run.dir"
     values = [a.split("=", 1)[1] for a in args if a.split("=", 1)[0] == key]
-    target = Path(values[-1] if values else _configured_root(key))
-    target = target.expanduser().absolute()
-    existing = next(p for p in (target, *target.parents) if p.exists())
-    if not existing.is_dir():
-        return f"{key}: {target}: {existing} is a file, not a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{key}: {target}: cannot write in {existing} (read-only)"
+    try:
+        check_output_dir(Path(values[-1] if values else _configured_root(key)).absolute())
+    except DataFormatError as exc:
+        return f"{key}: {exc}"
     return None
 
 
@@ -104,10 +122,10 @@ def train_from_hydra(cfg: DictConfig) -> float:
         raise SystemExit(2) from None  # a sweep stops too: it was launched into the wrong folder
     except (Exception, RunInterrupted) as exc:
         # A failed run leaves its reason beside its config; the other runs of a sweep go on.
-        try:
-            RunDir(output_dir).write_failure(exc)
-        except OSError as write_error:  # a full disk may refuse the record too
-            log.error("could not write %s: %s", RunDir(output_dir).failed_file, write_error)
+        if isinstance(exc, RunInterrupted):
+            ignore_stop_signals()  # a second Ctrl-C does not cut the record short
+            exc.run_dir, exc.sweep = str(output_dir), sweep
+        exc.failure_file = _record_failure(RunDir(output_dir), exc)
         if isinstance(exc, RunInterrupted):
             if exc.orphaned:  # no one to report to: the worker ends with its job
                 logging.shutdown()
@@ -124,6 +142,21 @@ def train_from_hydra(cfg: DictConfig) -> float:
             f"TensorBoard logs: {metrics['tensorboard_dir']}\n  tensorboard --logdir {output_dir}"
         )
     return float(metrics["val_best"]["acc"])
+
+
+def _stopped_message(exc: RunInterrupted) -> str:
+    """What a stopped run says: where its record is and the command that resumes it."""
+    where = getattr(exc, "run_dir", None)
+    if where is None:
+        return str(exc)
+    record = getattr(exc, "failure_file", None)
+    said = f"{record} says so" if record else "no failed.json was written"
+    key = "hydra.sweep.dir" if getattr(exc, "sweep", False) else "hydra.run.dir"
+    folder = Path(where).parent if getattr(exc, "sweep", False) else Path(where)
+    return (
+        f"{exc}; {said}; the same command with {key}={folder} resumes it "
+        "(deep models from their last finished epoch)"
+    )
 
 
 def main() -> None:
@@ -145,12 +178,11 @@ def main() -> None:
     try:
         app()
     except RunInterrupted as exc:
-        print(
-            f"dbm-train: {exc}; the run's failed.json says so, and the same command again "
-            "resumes it from its last finished epoch",
-            file=sys.stderr,
-        )
+        print(f"dbm-train: {_stopped_message(exc)}", file=sys.stderr)
         raise SystemExit(exc.exit_status) from None
+    except KeyboardInterrupt:  # Ctrl-C reaching a sweep's launcher (its jobs stop themselves)
+        print("dbm-train: stopped by SIGINT", file=sys.stderr)
+        raise SystemExit(128 + 2) from None
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from dbm_lightning.atomic import write_atomic, write_json_atomic
 from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.evaluation.files import SUMMARY_FILE, Evaluation
 from dbm_lightning.evaluation.scores import DEFAULT_IOU, Scores, score_session
+from dbm_lightning.models.ensemble import blend
 from dbm_lightning.models.inference import run_model
 from dbm_lightning.prediction.bouts import POSTPROCESS_KEY, decide
 from dbm_lightning.prediction.files import write_frames_table
@@ -115,10 +116,9 @@ def _blend(net: Sequence[_Predicted], member: Sequence[_Predicted], w: float) ->
     if w >= 1.0:
         return list(net)
     return [
-        _Predicted(a.name, w * a.probs + (1 - w) * b.probs, a.labels, a.valid, a.unlabelled,
-                   a.invalid)
+        _Predicted(a.name, blend(a.probs, b.probs, w), a.labels, a.valid, a.unlabelled, a.invalid)
         for a, b in zip(net, member, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 def choose_postprocess(
@@ -198,13 +198,18 @@ def store_postprocess(
 ) -> Path:
     """Store the chosen post-processing in a checkpoint under
     :data:`~dbm_lightning.prediction.bouts.POSTPROCESS_KEY`, and any ``extra`` entries (e.g.
-    the ensemble's member), atomically; plain numbers, so it still loads with weights_only."""
+    the ensemble's member; ``None`` removes one), atomically; plain numbers, so it still loads
+    with weights_only."""
     import torch
 
     path = Path(ckpt_path)
     ckpt = read_checkpoint(path)
     ckpt[POSTPROCESS_KEY] = {k: int(v) for k, v in chosen.items()}
-    ckpt.update(extra or {})
+    for key, value in (extra or {}).items():  # None: remove the entry
+        if value is None:
+            ckpt.pop(key, None)
+        else:
+            ckpt[key] = value
     return write_atomic(path, lambda tmp: torch.save(ckpt, tmp))
 
 

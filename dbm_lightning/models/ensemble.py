@@ -8,23 +8,26 @@ rat pairs the BiLSTM finds the rare class, the forest the frequent one).
   sessions.
 - :class:`EnsemblePredictor`: the pair behind the ``predict_session`` interface of every
   trained model; the embedding (and so the microstates) is the network's.
-- :func:`with_member`: a checkpoint's network with the member it was stored with
-  (:data:`ENSEMBLE_KEY`), what ``dbm-predict`` and :func:`dbm_lightning.runs.load_model` use.
+- :func:`blend`: the one average, used to choose the share and to predict with it.
+
+A checkpoint's network is put together with the member it was stored with
+(:data:`ENSEMBLE_KEY`) by :func:`dbm_lightning.runs.with_member`, which ``dbm-predict`` and
+:func:`dbm_lightning.runs.load_model` use; the member file is a pickle (joblib), so loading an
+ensemble checkpoint runs the code it names: only load your own runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dbm_lightning.models.classic import CLASSIC_MODELS, ClassicPredictor, load_classic
+from dbm_lightning.models.classic import CLASSIC_MODELS, ClassicPredictor
 from dbm_lightning.ranges import check_ranges, one_of, satisfies
 
-__all__ = ["ENSEMBLE_KEY", "EnsembleConfig", "EnsemblePredictor", "with_member"]
+__all__ = ["ENSEMBLE_KEY", "EnsembleConfig", "EnsemblePredictor", "blend"]
 
 ENSEMBLE_KEY = "dbm_ensemble"
 """Checkpoint entry: ``{"file": member file name in the run folder, "network_weight": w}``."""
@@ -76,31 +79,13 @@ class EnsemblePredictor:
         """Averaged class probabilities ``(T, C)`` and the network's embedding ``(T, H)``."""
         probs, embedding = self.network.predict_session(features, valid=valid)
         other, _ = self.member.predict_session(features, valid)
-        w = self.network_weight
-        return (w * np.asarray(probs) + (1 - w) * np.asarray(other)).astype(np.float32), embedding
+        return blend(probs, other, self.network_weight), embedding
 
 
-def member_path(ckpt_path: str | Path, stored: Mapping[str, Any]) -> Path:
-    """The member file a checkpoint's :data:`ENSEMBLE_KEY` names (in the checkpoint's run
-    folder, ``RUN/checkpoints/X.ckpt`` -> ``RUN/<file>``)."""
-    ckpt = Path(ckpt_path)
-    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    return run / str(stored["file"])
-
-
-def with_member(network: Any, checkpoint: Mapping[str, Any], ckpt_path: str | Path) -> Any:
-    """``network`` as its checkpoint stored it: behind an :class:`EnsemblePredictor` when the
-    checkpoint names a member with a share below 1, else unchanged. A missing member file
-    raises ``FileNotFoundError`` naming it."""
-    stored = checkpoint.get(ENSEMBLE_KEY)
-    if not stored or float(stored.get("network_weight", 1.0)) >= 1.0:
-        return network
-    path = member_path(ckpt_path, stored)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: the classic member of {ckpt_path}'s ensemble is missing (keep the run "
-            "folder together)"
-        )
-    return EnsemblePredictor(
-        network, ClassicPredictor(load_classic(path)), float(stored["network_weight"])
-    )
+def blend(network: np.ndarray, member: np.ndarray, network_weight: float) -> np.ndarray:
+    """``network_weight * network + (1 - network_weight) * member`` (float32; the network's
+    probabilities unchanged at weight 1)."""
+    w = float(network_weight)
+    if w >= 1.0:
+        return np.asarray(network, dtype=np.float32)
+    return (w * np.asarray(network) + (1 - w) * np.asarray(member)).astype(np.float32)

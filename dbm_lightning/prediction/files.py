@@ -21,7 +21,6 @@ from dbm_lightning.io import scan_folder
 from dbm_lightning.io.compressed import file_stem, kind_suffix
 from dbm_lightning.io.csv_writer import csv_bytes
 from dbm_lightning.io.readers import load_pose
-from dbm_lightning.models.ensemble import with_member
 from dbm_lightning.models.lightning import DBMClassifier
 from dbm_lightning.prediction.bouts import bouts_table, stored_postprocess
 from dbm_lightning.prediction.guards import (
@@ -37,6 +36,7 @@ from dbm_lightning.prediction.session import (
     pipeline_state_of,
     predict_arrays,
 )
+from dbm_lightning.runs import with_member
 from dbm_lightning.session import DEFAULT_FPS, Session
 from dbm_lightning.skeleton import BodypartMap
 
@@ -258,7 +258,7 @@ def _predict_files(
         microstates, source = choose_microstates(ckpt_path, checkpoint, microstates, stacklevel=4)
         module = with_member(
             DBMClassifier.from_checkpoint_file(ckpt_path, checkpoint), checkpoint, ckpt_path
-        )
+        )  # with its ensemble member, if it has one
     state = pipeline_state_of(module)
     stored = stored_postprocess(module, checkpoint)
     smoothing = stored["smoothing"] if smoothing is None else smoothing
