@@ -171,6 +171,16 @@ def build_logger(cfg: Mapping[str, Any], output_dir: Path) -> TensorBoardLogger 
     )
 
 
+class StayStopped(pl.Callback):
+    """A run that early stopping ended stays ended when it is resumed (Lightning restores the
+    early-stopping state, not ``trainer.should_stop``): resumed after its fit (stopped in the
+    held-out step, say), it trains no further epoch and ends as the uninterrupted run."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks):
+            trainer.should_stop = True
+
+
 class EpochSeed(pl.Callback):
     """Reseed Python, NumPy and torch before the first batch of every training epoch from
     ``(seed, epoch)``, so dropout and noise in an epoch do not depend on the epochs before it:
@@ -233,6 +243,7 @@ def build_trainer(
         callbacks.append(
             EarlyStopping(monitor=es["monitor"], mode=es["mode"], patience=es["patience"])
         )
+        callbacks.append(StayStopped())
     trainer = pl.Trainer(
         default_root_dir=str(output_dir),
         logger=logger,

@@ -308,3 +308,16 @@ def test_a_full_disk_is_one_line_and_exit_2(small_disk: Path) -> None:
     assert last.startswith(f"dbm-train: {small_disk}/run/checkpoints/")
     assert "could not write the checkpoint (no space left on the device" in last
     assert not (small_disk / "run" / "metrics.json").exists()
+
+
+def test_an_early_stopped_run_resumed_after_its_fit_trains_no_more(tmp_path: Path) -> None:
+    """Stopped early, then cut short after the fit (no metrics.json yet): the same command
+    resumes it without training another epoch and ends with the same results."""
+    stop = ["callbacks.early_stopping.enabled=true", "callbacks.early_stopping.patience=1"]
+    overrides = [*TINY[:5], "trainer.max_epochs=40", *TINY[6:], *stop, "optim.lr=0.03"]
+    folder = tmp_path / "run"
+    first = run_training(compose_config(overrides), folder)
+    assert first["epochs"] < 40  # it did stop early
+    (folder / "metrics.json").unlink()  # as if killed in the held-out step
+    again = run_training(compose_config(overrides), folder)
+    assert {k: again[k] for k in RESULTS} == {k: first[k] for k in RESULTS}
