@@ -63,8 +63,13 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.run.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.run.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunFolderError(
+                self.run.path, f"cannot write in this folder ({exc.strerror or exc})"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -188,13 +193,15 @@ def claim_folder(run: RunDir, cfg: Mapping[str, Any], sweep: bool = False) -> Ac
 
 def start_over(run: RunDir, action: Action, overwrite: bool) -> None:
     """Clear the earlier outcome (``metrics.json``, ``failed.json``) of the folder: the new
-    run has set up its data and passed its checks and is about to train. With
-    ``overwrite`` (and not resuming) the earlier run's products go too, so nothing of it is
-    mixed with the new run's: checkpoints, model file, microstates, TensorBoard events,
-    held-out tables and figures."""
+    run has set up its data and passed its checks and is about to train; keep a copy of
+    Hydra's overrides as the run's own. The earlier run's products go too, so nothing of it
+    is mixed with the new run's (checkpoints, model files, microstates, TensorBoard events,
+    held-out tables, figures): with ``overwrite`` (and not resuming), and always when the
+    folder held no results (a run that failed before its first checkpoint)."""
+    fresh = folder_state(run) is FolderState.NEW
     run.clear_outcome()
     run.keep_overrides()
-    if not overwrite or action is Action.RESUME:
+    if action is Action.RESUME or not (overwrite or fresh):
         return
     for path in run.products():
         if path.is_dir():
