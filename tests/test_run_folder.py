@@ -323,3 +323,18 @@ def test_an_early_stopped_run_resumed_after_its_fit_trains_no_more(tmp_path: Pat
     (folder / "metrics.json").unlink()  # as if killed in the held-out step
     again = run_training(compose_config(overrides), folder)
     assert {k: again[k] for k in RESULTS} == {k: first[k] for k in RESULTS}
+
+
+def test_dbm_synth_output_under_a_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from dbm_lightning.cli.synth import main as synth_main
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit) as stop:
+        synth_main(["--out", str(blocker / "data"), "--mice", "1", "--days", "1"])
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    why = f"cannot be created: {blocker} is a file, not a folder"
+    assert last == f"dbm-synth: error: --out {blocker}/data: {why}"

@@ -76,6 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    from dbm_lightning.errors import DataFormatError
+    from dbm_lightning.prediction.guards import check_output_dir
+
+    try:
+        check_output_dir(args.out)
+    except DataFormatError as exc:
+        parser.error(f"--out {exc}")
     start = time.perf_counter()
     out = write_dataset(args.out, config)
     seconds = time.perf_counter() - start
