@@ -43,14 +43,6 @@ TINY = [
 NOT_A_MODEL = "not a dbm-train checkpoint (.ckpt) or model.joblib"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Runs A and B, a folder of two new sessions, and A's predictions of them."""
