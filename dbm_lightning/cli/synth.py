@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-mouse body size, camera, frame rate and noise shift in [0, 1] (default 0)",
     )
     parser.add_argument(
+        "--landmarks",
+        action="store_true",
+        help="also track the three ports as fixed points (left_port, centre_port, right_port)",
+    )
+    parser.add_argument(
         "--swap-rate",
         type=float,
         default=0.0,
@@ -73,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             animals=args.animals,
             domain_shift=args.domain_shift,
             swap_rate=args.swap_rate,
+            landmarks=args.landmarks,
         )
     except ValueError as exc:
         parser.error(str(exc))

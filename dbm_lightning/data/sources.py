@@ -35,7 +35,8 @@ class SyntheticSource:
     ``FileLabeler("{stem}.labels.csv")`` reads (see :meth:`true_labels_pattern`).
     ``animals=2``: pairs of mice with pair behaviours (multi-animal files); ``domain_shift``
     in [0, 1]: per-mouse body size, camera, frame rate and tracking noise (see
-    :mod:`dbm_lightning.synthetic`).
+    :mod:`dbm_lightning.synthetic`); ``landmarks``: the three ports tracked as fixed points
+    after the body parts (one animal only).
     """
 
     mice: int = field(default=8, metadata=at_least(1))
@@ -47,6 +48,7 @@ class SyntheticSource:
         default=1, metadata=satisfies(lambda v: not isinstance(v, bool) and v in (1, 2), "1 or 2")
     )
     domain_shift: float = field(default=0.0, metadata=between(0.0, 1.0))
+    landmarks: bool = False
     folder: Path | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -67,6 +69,7 @@ class SyntheticSource:
             fps=self.fps,
             animals=self.animals,
             domain_shift=self.domain_shift,
+            landmarks=self.landmarks,
         )
 
     def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:

@@ -35,6 +35,11 @@ changes with probability ``s``: ``s = 0`` (the default) is no shift, the files o
 version 1 byte for byte. The manifest then has an ``fps`` column (each session's frame rate)
 and ``domain_shift.json`` records every mouse's shift (:mod:`~dbm_lightning.synthetic.shift`).
 
+**Landmarks** (``SyntheticConfig.landmarks``, ``dbm-synth --landmarks``, one animal): the three
+ports are also tracked, as DeepLabCut users label an arena's fixed objects: parts
+:data:`LANDMARKS` after the body parts, where each camera puts them, with a little jitter. A
+feature that sees them (the egocentric pose) knows where the ports are in every camera.
+
 **Two animals** (``SyntheticConfig.animals = 2``, ``dbm-synth --animals 2``): each session
 ``p01_day1`` .. holds a pair, individuals ``a`` and ``b``, written as a multi-animal
 DeepLabCut CSV (header rows ``scorer``, ``individuals``, ``bodyparts``, ``coords``; every part
@@ -61,6 +66,7 @@ from dbm_lightning.synthetic.model import (
     BODYPARTS,
     FPS,
     GENERATOR_VERSION,
+    LANDMARKS,
     PORTS,
     SCORER,
     TRUE_BEHAVIOURS,
@@ -96,6 +102,7 @@ __all__ = [
     "FPS",
     "GENERATOR_VERSION",
     "INDIVIDUALS",
+    "LANDMARKS",
     "PAIR_BEHAVIOURS",
     "PORTS",
     "SCORER",

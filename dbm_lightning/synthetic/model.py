@@ -31,6 +31,8 @@ PORTS: dict[str, tuple[float, float]] = {
     "centre_port": (320.0, 30.0),
     "right_port": (480.0, 30.0),
 }
+LANDMARKS: tuple[str, ...] = tuple(PORTS)
+"""The fixed points tracked with ``SyntheticConfig(landmarks=True)``: the ports."""
 FPS = DEFAULT_FPS
 """The default frame rate (:data:`dbm_lightning.session.DEFAULT_FPS`)."""
 SCORER = "DLC_synthetic"
@@ -70,6 +72,9 @@ class SyntheticConfig:
     size, camera (scale, rotation, offset), frame rate and tracking noise (see
     :mod:`~dbm_lightning.synthetic.shift`; 0 = none, the data of generator version 1 byte for
     byte). ``swap_rate``: identity swaps of a pair's tracks per 1,000 frames (two animals only).
+    ``landmarks``: also track the three ports as fixed points (:data:`LANDMARKS`, after the
+    body parts, with the session's tracking jitter), as DeepLabCut users label the fixed objects
+    of an arena; one animal only.
     """
 
     mice: int = 8
@@ -85,6 +90,7 @@ class SyntheticConfig:
     animals: int = 1
     domain_shift: float = 0.0
     swap_rate: float = 0.0
+    landmarks: bool = False
 
     def __post_init__(self) -> None:
         if self.mice < 1 or self.days < 1 or self.frames < 2:
@@ -106,9 +112,11 @@ class SyntheticConfig:
             raise ValueError(
                 f"swap_rate must be >= 0, and 0 unless animals=2; got swap_rate={self.swap_rate}"
             )
+        if self.landmarks and self.animals != 1:
+            raise ValueError("landmarks are tracked for one animal per session (animals=1)")
 
 
-_LATER_FIELDS = ("animals", "domain_shift", "swap_rate")
+_LATER_FIELDS = ("animals", "domain_shift", "swap_rate", "landmarks")
 """Fields added after generator version 1: left out of :func:`config_dict` at their defaults."""
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from dbm_lightning.session import Session
 from dbm_lightning.synthetic.model import (
     BODYPARTS,
+    LANDMARKS,
     SCORER,
     TRUE_BEHAVIOURS,
     SyntheticConfig,
@@ -101,7 +102,33 @@ def session_data(config: SyntheticConfig, idx: int, day: int) -> SessionData:
         shift=shift,
         **noise,
     )
-    return SessionData(pose, like, labels, fps, shift, TRUE_BEHAVIOURS)
+    if not config.landmarks:
+        return SessionData(pose, like, labels, fps, shift, TRUE_BEHAVIOURS)
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, idx, day, 3_000_017]))
+    marks, marks_like = tracked_landmarks(shift, len(pose), rng, config.jitter_px)
+    return SessionData(
+        np.concatenate([pose, marks], axis=1),
+        np.concatenate([like, marks_like], axis=1),
+        labels,
+        fps,
+        shift,
+        TRUE_BEHAVIOURS,
+        BODYPARTS + LANDMARKS,
+    )
+
+
+def tracked_landmarks(
+    shift: DomainShift, frames: int, rng: np.random.Generator, jitter_px: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ports as a tracker sees fixed objects: ``(frames, 3, 2)`` image pixels of
+    :data:`LANDMARKS` (where ``shift``'s camera puts them, plus white jitter of half the
+    animal's ``jitter_px`` scaled by the session's tracking noise) and their likelihood."""
+    ports = shift.ports()
+    where = np.array([ports[name] for name in LANDMARKS])
+    noise = 0.5 * jitter_px * shift.noise_scale
+    pose = where[None] + noise * rng.standard_normal((frames, len(LANDMARKS), 2))
+    like = np.clip(1.0 - rng.exponential(0.005, (frames, len(LANDMARKS))), 0.6, 0.9999)
+    return pose, like
 
 
 def generate_sessions(config: SyntheticConfig) -> list[Session]:
