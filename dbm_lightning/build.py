@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
 
 from dbm_lightning.augment import AugmentConfig
 from dbm_lightning.checkpoints import AtomicCheckpointIO
@@ -157,13 +158,24 @@ def build_classic_model(cfg: Mapping[str, Any]) -> ClassicModel:
     return build_classic(_checked(cfg, "model")["model"])
 
 
+class EpochTensorBoardLogger(TensorBoardLogger):
+    """TensorBoard curves against the epoch (every metric of the module is logged once per
+    epoch), not Lightning's global step: the x axis of every run reads the same."""
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        metrics = dict(metrics)
+        epoch = metrics.pop("epoch", None)
+        super().log_metrics(metrics, int(epoch) if epoch is not None else step)
+
+
 def build_logger(cfg: Mapping[str, Any], output_dir: Path) -> TensorBoardLogger | bool:
-    """A TensorBoard logger whose HPARAMS tab compares runs on ``hp/*`` metrics (``False``
-    for ``logger=none``)."""
+    """A TensorBoard logger, curves against the epoch (``False`` for ``logger=none``); the
+    HPARAMS tab is written with the run's results (:mod:`dbm_lightning.hparams_tab`)."""
     logger = _checked(cfg, "logger")["logger"]
     if logger["kind"] == "none":
         return False
-    return TensorBoardLogger(
+    return EpochTensorBoardLogger(
         save_dir=logger["save_dir"] or str(output_dir),
         name=logger["name"],
         version=logger["version"],

@@ -31,7 +31,12 @@ __all__ = ["Action", "FolderState", "RunLock", "claim_folder", "folder_state", "
 
 LOCK_FILE = ".lock"
 
-IGNORED_DIFFERENCES = ("ckpt_path", "overwrite", "trainer.enable_progress_bar")
+IGNORED_DIFFERENCES = (
+    "ckpt_path",
+    "overwrite",
+    "trainer.enable_progress_bar",
+    "verbose",
+)
 """Keys that may differ between a sweep job and the finished run it skips or resumes."""
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dbm_lightning.atomic import write_json_atomic, write_text_atomic
+from dbm_lightning.hparams_tab import HPARAMS_FILE
 
 __all__ = ["RunDir", "json_default", "load_model", "with_member"]
 
@@ -220,6 +221,7 @@ class RunDir:
             self.HELDOUT,
             self.FIGURES,
             self.DATA_SUMMARY,
+            HPARAMS_FILE,
         ]
         return [self.path / n for n in names if (self.path / n).exists()]
 

@@ -72,7 +72,8 @@ class RunConfig:
     ``deterministic`` algorithms, ``torch_threads`` per run (``None``: torch's default),
     ``ckpt_path`` to resume (``last``: the run folder's own), ``overwrite`` a finished or
     interrupted run in the output folder (its files are removed once the new run has set up
-    its data), ``test_after_fit``."""
+    its data), ``test_after_fit``, ``verbose`` (show the third-party notices that are filtered
+    out by default, :mod:`dbm_lightning.console`)."""
 
     task_name: str = "train"
     seed: int = field(default=0, metadata=at_least(0))
@@ -81,13 +82,17 @@ class RunConfig:
     ckpt_path: str | None = None
     overwrite: bool = False
     test_after_fit: bool = True
+    verbose: bool = False
 
 
 @dataclass
 class MicrostatesConfig:
-    """``microstates``: k-means on the best model's per-frame embedding after training."""
+    """``microstates``: k-means on the best model's per-frame embedding after training.
+    ``enabled``: ``None`` (the default) fits them after a single run and not after the runs
+    of a sweep, where they would take a quarter of each run's time; ``true`` / ``false``
+    always / never."""
 
-    enabled: bool = True
+    enabled: bool | None = None
     k: int = field(default=50, metadata=at_least(1))
 
 

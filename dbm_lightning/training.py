@@ -50,6 +50,7 @@ from dbm_lightning.evaluation.heldout import (
     store_postprocess,
     write_heldout_predictions,
 )
+from dbm_lightning.hparams_tab import run_hparams, write_run_hparams
 from dbm_lightning.models import DBMClassifier
 from dbm_lightning.models.classic import (
     ClassicModel,
@@ -58,7 +59,6 @@ from dbm_lightning.models.classic import (
     evaluate_sessions,
 )
 from dbm_lightning.models.ensemble import ENSEMBLE_KEY, EnsembleConfig, EnsemblePredictor
-from dbm_lightning.models.metrics import HP_METRICS, flatten_hparams
 from dbm_lightning.run_guard import Action, RunLock, claim_folder, start_over
 from dbm_lightning.runs import RunDir
 
@@ -86,6 +86,7 @@ def run_training(
     output_dir: str | Path,
     callbacks: Sequence[pl.Callback] = (),
     sweep: bool = False,
+    experiment: str | None = None,
 ) -> dict[str, Any]:
     """Train one model as configured, write ``metrics.json`` in ``output_dir`` and return it.
 
@@ -108,8 +109,11 @@ def run_training(
     A folder holding a finished run, or a run of another configuration, is refused
     (:class:`~dbm_lightning.errors.RunFolderError`) unless ``cfg["overwrite"]`` or
     ``cfg["ckpt_path"]`` is ``"last"``; an interrupted run of the same configuration is
-    resumed from its ``last.ckpt``; ``sweep=True`` (one job of a re-launched sweep) returns a
-    finished run's metrics without training.
+    resumed from its ``last.ckpt``; ``sweep=True`` (one job of a sweep) returns a finished
+    run's metrics without training, and leaves the HPARAMS experiment to the sweep's root
+    (:func:`~dbm_lightning.hparams_tab.write_sweep_hparams`). ``experiment``: the name of the
+    ``experiment=`` file the config came from, one of the run's hyperparameters
+    (:func:`~dbm_lightning.hparams_tab.run_hparams`).
 
     ``cfg["ckpt_path"]`` resumes from a checkpoint (``"last"``: this output directory's
     ``checkpoints/last.ckpt``); it must have been trained on the same body parts, classes and
@@ -118,6 +122,8 @@ def run_training(
     """
     # config mistakes stop here, before anything is written or read; defaults filled in
     cfg = validate_config(plain_config(cfg, throw_on_missing=True))
+    if cfg["microstates"]["enabled"] is None:  # after a single run, not after a sweep's runs
+        cfg["microstates"]["enabled"] = not sweep
     run = RunDir(output_dir)
     with RunLock(run):
         action = claim_folder(run, cfg, sweep=sweep)
@@ -129,7 +135,7 @@ def run_training(
             cfg["ckpt_path"] = RunDir.LAST
         if action is Action.START and cfg["ckpt_path"] == RunDir.LAST:
             cfg["ckpt_path"] = None  # a sweep job with nothing to resume starts afresh
-        return _train_in(cfg, run, action, callbacks)
+        return _train_in(cfg, run, action, callbacks, sweep, experiment)
 
 
 def _check_resumable(ckpt_path: str, module: DBMClassifier, dm: DBMDataModule) -> None:
@@ -161,7 +167,12 @@ def _check_against_data(cfg: Mapping[str, Any], dm: DBMDataModule, summary: Mapp
 
 
 def _train_in(
-    cfg: dict[str, Any], run: RunDir, action: Action, callbacks: Sequence[pl.Callback]
+    cfg: dict[str, Any],
+    run: RunDir,
+    action: Action,
+    callbacks: Sequence[pl.Callback],
+    sweep: bool,
+    experiment: str | None,
 ) -> dict[str, Any]:
     """The run once its folder is claimed (see :func:`run_training`)."""
     seed = cfg["seed"]
@@ -177,7 +188,9 @@ def _train_in(
         )
     ckpt_path = run.resolve_ckpt_path(cfg["ckpt_path"])
     dm = build_datamodule(cfg)
+    log.info("loading the sessions and computing their features ...")
     dm.setup("fit")
+    log.info("data ready in %.0f s", time.perf_counter() - started)
     data_summary = dm.summary()
     module = None if classic else build_classifier(cfg, dm)
     if ckpt_path and module is not None:
@@ -228,6 +241,14 @@ def _train_in(
         "microstates": fit.get("microstates"),
         "tensorboard_dir": fit["tensorboard_dir"],
     }
+    metrics["hp"] = write_run_hparams(
+        run.path,
+        fit["tensorboard_dir"],
+        run_hparams(cfg, experiment),
+        metrics,
+        step=max(int(metrics["epochs"] or 0) - 1, 0),  # the last epoch's index
+        experiment=not sweep,
+    )
     run.write_metrics(metrics)
     return metrics
 
@@ -259,6 +280,7 @@ def _fit_deep(
         val_final = _scalar_metrics(trainer.callback_metrics, "val/")
     best_path = checkpoint.best_model_path or None
     best_score = checkpoint.best_model_score
+    best = module.best_epoch(checkpoint.monitor, checkpoint.mode) or {}
     test_metrics: dict[str, float] = {}
     fast_dev_run = bool(cfg["trainer"]["fast_dev_run"])
     if cfg["test_after_fit"] and dm.has_test:
@@ -272,14 +294,17 @@ def _fit_deep(
 
     microstates_info = None
     if cfg["microstates"]["enabled"] and best_path and not fast_dev_run:
-        microstates_info = fit_run_microstates(
-            best_path, dm, run.path, cfg["microstates"]["k"], cfg["seed"]
-        )
+        k, fitting = cfg["microstates"]["k"], time.perf_counter()
+        log.info("fitting %d microstates on the best model's embedding ...", k)
+        microstates_info = fit_run_microstates(best_path, dm, run.path, k, cfg["seed"])
+        log.info("microstates fitted in %.1f s", time.perf_counter() - fitting)
     return {
         "val": val_final,
         "val_best": {
-            "acc": float(best_score) if best_score is not None else module.best_val_acc(),
+            **{k: best.get(k, float("nan")) for k in ("acc", "macro_f1", "balanced_acc")},
+            "epoch": best.get("epoch"),
             "monitor": checkpoint.monitor,
+            "score": float(best_score) if best_score is not None else None,
         },
         "test": test_metrics,
         "best_checkpoint": best_path,
@@ -337,17 +362,15 @@ def _fit_classic(
     n_features = len(model.feature_names_)
     logger = build_logger(cfg, run.path)
     if logger:
-        _log_classic_tensorboard(
-            logger,
-            model,
-            model.run_config,
-            n_features,
-            {**val, **test},
-            {"val": val_cm, "test": test_cm},
-        )
+        _log_classic_tensorboard(logger, model, {**val, **test}, {"val": val_cm, "test": test_cm})
     return {
         "val": val,
-        "val_best": {"acc": val.get("val/acc", float("nan")), "monitor": "val/acc"},
+        "val_best": {
+            **{k: val.get(f"val/{k}", float("nan")) for k in ("acc", "macro_f1", "balanced_acc")},
+            "epoch": None,
+            "monitor": "val/acc",
+            "score": val.get("val/acc", float("nan")),
+        },
         "test": test,
         "model": model,
         "n_features": n_features,
@@ -388,26 +411,12 @@ def _fit_member(cfg: dict[str, Any], run: RunDir, dm: DBMDataModule) -> ClassicP
 def _log_classic_tensorboard(
     logger: Any,
     model: ClassicModel,
-    cfg: Mapping[str, Any],
-    n_features: int,
     metrics: Mapping[str, float],
     confusions: Mapping[str, np.ndarray | None],
 ) -> None:
-    """The deep runs' TensorBoard layout for a classic fit: hparams keyed as a deep run's
-    (``net_name``, ``net_kwargs.*``, ``n_features``, ``n_classes``, ``cfg.*``) with the
-    ``hp/*`` metrics, the stage scalars and the row-normalised confusion matrices (step 0)."""
-    hparams: dict[str, Any] = {}
-    flatten_hparams("net_name", model.name, hparams)
-    flatten_hparams("net_kwargs", model.hparams(), hparams)
-    hparams["n_features"] = int(n_features)
-    hparams["n_classes"] = int(model.n_classes)
-    for key, value in cfg.items():
-        if key != "hydra":
-            flatten_hparams(f"cfg.{key}", value, hparams)
-    hp = dict.fromkeys(HP_METRICS, 0.0)  # what a deep run starts with
-    if "val/acc" in metrics:
-        hp = {f"hp/val_{k}": metrics[f"val/{k}"] for k in ("acc", "macro_f1", "balanced_acc")}
-    logger.log_hyperparams(hparams, hp)  # logs hp at step 0
+    """The deep runs' TensorBoard layout for a classic fit: the stage scalars and the
+    row-normalised confusion matrices, at epoch 0 (the HPARAMS tab is written with the run's
+    results, :func:`~dbm_lightning.hparams_tab.write_run_hparams`)."""
     logger.log_metrics(dict(metrics), step=0)
     for stage, cm in confusions.items():
         if cm is None:

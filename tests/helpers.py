@@ -174,3 +174,13 @@ def random_loaders(n: int = 16, w: int = 12, seed: int = 0) -> tuple[DataLoader,
     train = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True)
     val = DataLoader(TensorDataset(x[:8], y[:8]), batch_size=4)
     return train, val
+
+
+TINY_DATA = [
+    "data.mice=3",
+    "data.days=1",
+    "data.frames=400",
+    "data.window=100",
+    "data.stride=50",
+]
+"""dbm-train overrides of a tiny synthetic data set: 3 sessions of 400 frames."""

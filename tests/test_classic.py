@@ -186,7 +186,14 @@ def test_metrics_json_has_the_deep_layout(runs: dict) -> None:
     for section in ("val", "test", "val_best"):
         assert set(classic[section]) == set(deep[section]), section
         assert classic[section], section
-    assert classic["val_best"] == {"acc": classic["val"]["val/acc"], "monitor": "val/acc"}
+    assert classic["val_best"] == {
+        "acc": classic["val"]["val/acc"],
+        "macro_f1": classic["val"]["val/macro_f1"],
+        "balanced_acc": classic["val"]["val/balanced_acc"],
+        "epoch": None,
+        "monitor": "val/acc",
+        "score": classic["val"]["val/acc"],
+    }
     for key in ("sessions", "session_split", "n_classes", "class_names", "seed"):
         assert classic[key] == deep[key], key
     assert classic["n_features"] == 51 * 7  # 51 DBM distances, + mean and std over 3 windows
@@ -196,14 +203,17 @@ def test_metrics_json_has_the_deep_layout(runs: dict) -> None:
     assert (runs["classic_dir"] / "data_summary.json").is_file()
     assert (runs["classic_dir"] / "config.yaml").is_file()
 
-    # TensorBoard: the deep runs' hparams metrics, with the run's values
+    # TensorBoard: the hp/ metrics of every run, with the run's values
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(classic["tensorboard_dir"], size_guidance={"scalars": 0})
     acc.Reload()
     scalars = set(acc.Tags()["scalars"])
-    assert {"hp/val_acc", "hp/val_macro_f1", "hp/val_balanced_acc", "test/acc"} <= scalars
-    assert math.isclose(acc.Scalars("hp/val_acc")[0].value, classic["val"]["val/acc"])
+    hp = {"hp/val_acc_last_epoch", "hp/val_macro_f1_best_epoch", "hp/test_acc", "test/acc"}
+    assert hp <= scalars
+    assert [e.value for e in acc.Scalars("hp/val_acc_last_epoch")] == [
+        pytest.approx(classic["val"]["val/acc"])
+    ]
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")

@@ -209,7 +209,11 @@ def test_planned_jobs_that_never_started_are_listed(tmp_path: Path) -> None:
     ]  # trainer.enable_progress_bar says how a run is run, not what it is: left out
     markdown = (sweep / "report.md").read_text()
     assert "2 planned jobs never started" in markdown
-    assert markdown.count("| never started |") == 2
+    failed_section = markdown.split("## Failed runs", 1)[1]
+    assert failed_section.count("| never started |") == 2
+    per_seed = markdown.split("## Per seed", 1)[1].split("##", 1)[0]
+    assert "| `model=bilstm` | 70.00 | failed | 70.00 |" in per_seed
+    assert "| `model=tcn` | never started | never started |  |" in per_seed
     assert int(_table(sweep).loc["model=bilstm", "n_runs"]) == 1
 
 

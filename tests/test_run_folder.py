@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import TINY_DATA
 
 from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.cli.config import compose_config
@@ -25,11 +26,7 @@ from dbm_lightning.runs import RunDir
 from dbm_lightning.training import run_training
 
 TINY = [
-    "data.mice=3",
-    "data.days=1",
-    "data.frames=400",
-    "data.window=100",
-    "data.stride=50",
+    *TINY_DATA,
     "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false",
     "logger=none",

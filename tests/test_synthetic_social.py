@@ -21,12 +21,14 @@ from dbm_lightning.synthetic import (
     ARENA,
     BODYPARTS,
     INDIVIDUALS,
+    LANDMARKS,
     PAIR_BEHAVIOURS,
     PORTS,
     SCORER,
     SHIFT_FPS,
     TRUE_BEHAVIOURS,
     SyntheticConfig,
+    config_dict,
     config_key,
     generate_sessions,
     mouse_shift,
@@ -226,6 +228,46 @@ def test_config_and_source_validation() -> None:
         SyntheticSource(animals=3)
     config = SyntheticSource(animals=2, domain_shift=0.5).config()
     assert (config.animals, config.domain_shift) == (2, 0.5)
+
+
+def test_landmarks_are_the_ports_where_each_camera_puts_them(tmp_path: Path) -> None:
+    """landmarks=True: the three ports tracked after the body parts, at each camera's port
+    positions with a little jitter; the animal's own points are the session without them."""
+    config = replace(SHIFTED, mice=2, days=1, frames=600, landmarks=True)
+    data = session_data(config, 1, 1)
+    assert data.bodyparts == BODYPARTS + LANDMARKS
+    assert data.pose.shape == (600, N + 3, 2) and data.likelihood.shape == (600, N + 3)
+    plain = session_data(replace(config, landmarks=False), 1, 1)
+    assert np.array_equal(data.pose[:, :N], plain.pose)
+    ports = data.shift.ports()
+    for i, name in enumerate(LANDMARKS):
+        track = data.pose[:, N + i]
+        assert np.allclose(np.median(track, axis=0), ports[name], atol=1.0), name
+        assert 0 < track.std(axis=0).max() < 3.0 * data.shift.noise_scale
+    assert config_key(replace(config, landmarks=False)) != config_key(config)
+    assert "landmarks" not in config_dict(SyntheticConfig())  # the default files are unchanged
+    with pytest.raises(ValueError, match="landmarks"):
+        SyntheticConfig(animals=2, landmarks=True)
+    assert (
+        synth_main(
+            [
+                "--out",
+                str(tmp_path / "lm"),
+                "--mice",
+                "1",
+                "--days",
+                "1",
+                "--frames",
+                "50",
+                "--landmarks",
+            ]
+        )
+        == 0
+    )
+    header = (tmp_path / "lm" / "m01_day1.csv").read_text().splitlines()[1].split(",")
+    assert header[-3:] == ["right_port"] * 3 and "left_port" in header
+    source = SyntheticSource(mice=1, days=1, frames=50, landmarks=True)
+    assert source.config().landmarks
 
 
 # --- pairs: layout and files ----------------------------------------------------------------------

@@ -94,8 +94,14 @@ def test_short_training_beats_majority_and_reloads(tmp_path: Path) -> None:
     acc = EventAccumulator(metrics["tensorboard_dir"], size_guidance={"tensors": 0, "scalars": 0})
     acc.Reload()
     scalars = set(acc.Tags()["scalars"])
-    assert {"hp/val_acc", "hp/val_macro_f1", "hp/val_balanced_acc"} <= scalars
+    assert {"hp/val_acc_best_epoch", "hp/val_macro_f1_last_epoch"} <= scalars
     assert "hp_metric" not in scalars
+    # one value per hp/ metric, at the last epoch: no placeholder
+    assert [e.step for e in acc.Scalars("hp/val_acc_best_epoch")] == [metrics["epochs"] - 1]
+    assert acc.Scalars("hp/val_acc_best_epoch")[0].value == pytest.approx(
+        metrics["val_best"]["acc"]
+    )
+    assert [e.step for e in acc.Scalars("val/acc")] == list(range(metrics["epochs"]))
 
 
 def test_dbm_train_console_script(tmp_path: Path, tiny_data: list[str]) -> None:

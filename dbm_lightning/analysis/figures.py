@@ -12,6 +12,8 @@ reuses those stored in the checkpoint when ``k`` matches), and draws every figur
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from dbm_lightning.models.lightning import DBMClassifier
 from dbm_lightning.runs import RunDir
 from dbm_lightning.session import DEFAULT_FPS
 
-__all__ = ["FIGURES", "make_run_figures", "microstate_groups"]
+__all__ = ["FIGURES", "make_run_figures", "microstate_groups", "part_title", "share_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,48 @@ FIGURES = (
 """File stems (``.png``) written by :func:`make_run_figures`, in order."""
 
 PORT_GROUPS = ("left_port", "centre_port", "right_port")
+
+FIGURE_TITLES = {
+    "label_raster": "pseudo-label raster",
+    "microstate_raster": "microstate raster",
+    "label_per_microstate": "% pseudo-label per microstate",
+    "head_scatter": "position scatter by microstate",
+    "occupancy_grid": "occupancy per microstate",
+    "group_share_by_day": "share of time in microstate groups",
+    "transition_matrix": "microstate transitions",
+    "confusion_matrix": "confusion matrix",
+}
+"""What each of :data:`FIGURES` shows (for progress lines)."""
+
+_GENERIC_PART = re.compile(r"part(\d+)")
+
+
+def part_title(part: str, bodyparts: Sequence[str]) -> str:
+    """How to name body part ``part`` in a figure title.
+
+    When every name is a generic ``part1``, ``part2``, ... (what
+    :func:`dbm_lightning.io.dbm_mat.load_dbm_mat` assigns, because the DBM .mat file names no
+    parts and neither its upstream README nor DESIGN.md documents their order), say so:
+    ``"body part 1 (the file names no parts)"``; otherwise the name itself."""
+    match = _GENERIC_PART.fullmatch(part)
+    if match and all(_GENERIC_PART.fullmatch(b) for b in bodyparts):
+        return f"body part {int(match.group(1))} (the file names no parts)"
+    return part
+
+
+def share_layout(mice: Sequence[str | None], days: Sequence[int | None]) -> tuple[str, str]:
+    """``(entry_name, title)`` of the share-of-time figure for sessions with these ``mouse``
+    and ``day`` fields (None = unknown): sessions without mice are their own entries."""
+    has_mouse = any(m is not None for m in mice)
+    has_day = any(d is not None for d in days)
+    base = "Share of time in microstate groups (by dominant pseudo-label)"
+    if not has_mouse and not has_day:
+        return "Session", f"{base} per session (the data names no mice or days)"
+    if not has_mouse:
+        return "Session", f"{base} per session (the data names no mice)"
+    if not has_day:
+        return "Mouse", f"{base} per mouse (the data names no days)"
+    return "Mouse", f"{base} per mouse and day"
 
 
 def microstate_groups(class_names: list[str]) -> dict[str, list[str]]:
@@ -72,6 +116,20 @@ def _confusion(probs: list[np.ndarray], labels: list[np.ndarray], n_classes: int
     )
 
 
+def _log_pngs(log_dir: Path, paths: Sequence[Path]) -> None:
+    """Log written PNGs as TensorBoard images ``figures/<stem>`` (no second rendering)."""
+    from matplotlib.image import imread
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(log_dir))
+    try:
+        for path in paths:
+            rgb = (np.clip(imread(path)[..., :3], 0.0, 1.0) * 255).round().astype(np.uint8)
+            writer.add_image(f"figures/{path.stem}", rgb, global_step=0, dataformats="HWC")
+    finally:
+        writer.close()
+
+
 def make_run_figures(
     run_dir: str | Path,
     out_dir: str | Path | None = None,
@@ -79,6 +137,7 @@ def make_run_figures(
     seed: int = 0,
     refit: bool = False,
     tensorboard: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Draw every figure of a training run; return the PNG paths (see :data:`FIGURES`).
 
@@ -95,7 +154,15 @@ def make_run_figures(
         ``RUN_DIR/microstates.npz/.json`` and inside the checkpoint (for ``dbm-predict``).
     tensorboard
         Also log the figures (tags ``figures/<name>``) to the run's TensorBoard directory.
+    progress
+        Called with a short line before each step (loading, microstates, each figure,
+        writing), e.g. ``print``; ``dbm-plots`` prints them.
     """
+
+    def say(msg: str) -> None:
+        log.info(msg)
+        if progress is not None:
+            progress(msg)
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -103,6 +170,7 @@ def make_run_figures(
     run = RunDir(run_dir)
     out = Path(out_dir) if out_dir is not None else run.figures_dir
     ckpt = run.find_checkpoint()
+    say(f"loading {ckpt} and rebuilding the run's data")
     module = DBMClassifier.from_checkpoint_file(ckpt)
     cfg = run.read_config(module)
     dm = build_datamodule(cfg)
@@ -117,6 +185,10 @@ def make_run_figures(
     stored = None if refit else load_microstates_from_checkpoint(ckpt)
     if stored is not None and stored.k != k:
         stored = None
+    if stored is None:
+        say(f"fitting {k} microstates (k-means on the embedding of every frame)")
+    else:
+        say(f"embedding every frame and assigning the {k} stored microstates")
     result = extract_run_microstates(
         module,
         dm,
@@ -132,63 +204,100 @@ def make_run_figures(
     labels = result.labels or [np.full(s.shape, -1) for s in result.states]
     fps = float(dm.pipeline_state().get("fps") or DEFAULT_FPS)
 
-    figs: dict[str, Any] = {}
-    figs["label_raster"] = plots.label_raster(
-        labels, class_names, session_names=names, fps=fps, title="Pseudo-label occurrence"
-    )
-    figs["microstate_raster"] = plots.microstate_raster(
-        result.states, ms.k, session_names=names, fps=fps
-    )
-    figs["label_per_microstate"] = plots.label_per_microstate_heatmap(
-        overlap_table(result.states, labels, k=ms.k, n_labels=len(class_names)), class_names
-    )
-
+    state_names = ms.dominant_label_names()
     bodyparts = list(dm.bodyparts)
     part = "head" if "head" in bodyparts else bodyparts[0]
     p_idx = bodyparts.index(part)
+    arena = getattr(dm, "arena", None)  # configured bounds only; else robust percentiles
+
+    def draw_label_raster() -> Any:
+        return plots.label_raster(
+            labels, class_names, session_names=names, fps=fps, title="Pseudo-label occurrence"
+        )
+
+    def draw_microstate_raster() -> Any:
+        return plots.microstate_raster(
+            result.states, ms.k, session_names=names, fps=fps, state_names=state_names
+        )
+
+    def draw_label_per_microstate() -> Any:
+        return plots.label_per_microstate_heatmap(
+            overlap_table(result.states, labels, k=ms.k, n_labels=len(class_names)), class_names
+        )
+
     xy = np.concatenate([p.session.pose[:, p_idx, :] for p in prepared])
     all_states = np.concatenate(result.states)
-    arena = dm.arena_bounds
-    figs["head_scatter"] = plots.position_scatter(
-        xy, all_states, ms.k, arena=arena, title=f"{part} position by microstate"
-    )
-    figs["occupancy_grid"] = plots.occupancy_grid(
-        xy, all_states, ms.k, arena=arena, state_names=ms.dominant_label_names()
-    )
+    part_name = part_title(part, bodyparts)
 
-    groups = microstate_groups(class_names)
-    gnames = group_names(groups)
-    meta = [
-        (p.session.mouse or p.name, p.session.day if p.session.day is not None else 1)
-        for p in prepared
-    ]
-    share = time_share_by_group(result.states, meta, group_microstates(ms, groups), gnames)
-    figs["group_share_by_day"] = plots.group_share_by_day(
-        share,
-        group_order=gnames,
-        title="Share of time in microstate groups (by dominant pseudo-label) per mouse and day",
-    )
-    figs["transition_matrix"] = plots.transition_matrix(result.states, ms.k, exclude_self=True)
+    def draw_head_scatter() -> Any:
+        return plots.position_scatter(
+            xy,
+            all_states,
+            ms.k,
+            arena=arena,
+            title=f"{part_name[:1].upper()}{part_name[1:]} position by microstate",
+            state_names=state_names,
+        )
 
-    splits = [p.split for p in prepared]
-    split = next((s for s in ("val", "test", "train") if s in splits), "train")
-    idx = [i for i, s in enumerate(splits) if s == split]
-    cm = _confusion([result.probs[i] for i in idx], [labels[i] for i in idx], len(class_names))
-    figs["confusion_matrix"] = plots.confusion_matrix_figure(
-        cm,
-        class_names,
-        title=f"Confusion matrix, {split} split ({int(cm.sum()):,} frames, rows = true)",
-    )
+    def draw_occupancy_grid() -> Any:
+        return plots.occupancy_grid(
+            xy,
+            all_states,
+            ms.k,
+            arena=arena,
+            state_names=state_names,
+            title=f"Where each microstate occurs ({part_name}; occupancy, normalised per state)",
+        )
 
-    paths = [plots.save_figure(figs[name], out / f"{name}.png") for name in FIGURES]
+    def draw_group_share() -> Any:
+        groups = microstate_groups(class_names)
+        gnames = group_names(groups)
+        mice = [p.session.mouse for p in prepared]
+        days = [p.session.day for p in prepared]
+        meta = [
+            (m or p.name, d if d is not None else 1)
+            for m, d, p in zip(mice, days, prepared, strict=True)
+        ]
+        share = time_share_by_group(result.states, meta, group_microstates(ms, groups), gnames)
+        default = gnames[-1]
+        if default not in groups and not (share.loc[share["group"] == default, "frames"] > 0).any():
+            gnames = gnames[:-1]  # no microstate in the default group: keep it off the legend
+            share = share[share["group"] != default]
+        entry_name, title = share_layout(mice, days)
+        return plots.group_share_by_day(
+            share, group_order=gnames, title=title, entry_name=entry_name
+        )
+
+    def draw_transitions() -> Any:
+        return plots.transition_matrix(result.states, ms.k, exclude_self=True)
+
+    def draw_confusion() -> Any:
+        splits = [p.split for p in prepared]
+        split = next((s for s in ("val", "test", "train") if s in splits), "train")
+        idx = [i for i, s in enumerate(splits) if s == split]
+        cm = _confusion([result.probs[i] for i in idx], [labels[i] for i in idx], len(class_names))
+        return plots.confusion_matrix_figure(
+            cm,
+            class_names,
+            title=f"Confusion matrix, {split} split ({int(cm.sum()):,} frames, rows = true)",
+        )
+
+    drawers: dict[str, Callable[[], Any]] = {
+        "label_raster": draw_label_raster,
+        "microstate_raster": draw_microstate_raster,
+        "label_per_microstate": draw_label_per_microstate,
+        "head_scatter": draw_head_scatter,
+        "occupancy_grid": draw_occupancy_grid,
+        "group_share_by_day": draw_group_share,
+        "transition_matrix": draw_transitions,
+        "confusion_matrix": draw_confusion,
+    }
+    paths: list[Path] = []
+    for i, name in enumerate(FIGURES, start=1):
+        say(f"[{i}/{len(FIGURES)}] {name}.png: {FIGURE_TITLES[name]}")
+        paths.append(plots.save_figure(drawers[name](), out / f"{name}.png"))
     if tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(log_dir=str(run.tensorboard_dir))
-        try:
-            for name in FIGURES:
-                plots.log_figure(writer, f"figures/{name}", figs[name])
-        finally:
-            writer.close()
+        say(f"logging the {len(paths)} PNGs to TensorBoard ({run.tensorboard_dir})")
+        _log_pngs(run.tensorboard_dir, paths)
     log.info("figures written to %s", out)
     return paths

@@ -8,8 +8,14 @@ with :func:`save_figure` or send it to TensorBoard with :func:`log_figure`.
 The figures follow the original DBM demo script and the paper: pseudo-label and microstate
 rasters (sessions x frames), "% of each pseudo-label per microstate", head position scatter
 coloured by microstate and per-microstate occupancy maps, per mouse and day share of time in
-left / centre / right port microstates, plus a transition matrix and a confusion matrix.
+left / centre / right port microstates (one panel of one bar per session when the sessions
+have no days per mouse), plus a transition matrix and a confusion matrix.
 Microstates are numbered from 0, as in the arrays.
+
+Readability: categories (labels, microstates) get distinct qualitative colours
+(:func:`categorical_colors`) and colour bars label every microstate; position plots span the
+arena when it is known, else the 0.5-99.5 percentiles of the coordinates
+(:func:`robust_extent`), and say how many frames fall outside the view.
 """
 
 from __future__ import annotations
@@ -19,19 +25,37 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from dbm_lightning.analysis.plot_style import (
+    MISSING_COLOUR,
+    arena_extent,
+    categorical_colors,
+    colorbar_height,
+    count_outside,
+    finite_points,
+    group_colours,
+    label_colors,
+    new_figure,
+    pad_rows,
+    raster_figure,
+    robust_extent,
+    state_colorbar,
+    state_colors,
+    state_ticks,
+    view_note,
+)
 from dbm_lightning.analysis.summaries import transition_probabilities
 from dbm_lightning.atomic import write_atomic
 
 __all__ = [
+    "categorical_colors",
     "confusion_matrix_figure",
+    "count_outside",
     "group_share_by_day",
+    "has_day_structure",
     "label_per_microstate_heatmap",
     "label_raster",
     "log_figure",
@@ -39,107 +63,11 @@ __all__ = [
     "normalize_confusion",
     "occupancy_grid",
     "position_scatter",
+    "robust_extent",
     "save_figure",
     "state_colors",
     "transition_matrix",
 ]
-
-_PAD_COLOUR = (1.0, 1.0, 1.0, 1.0)  # after the end of a shorter session
-_MISSING_COLOUR = (0.82, 0.82, 0.82, 1.0)  # unlabelled / invalid frame
-_GROUP_COLOURS = {  # the paper's Fig. 13c
-    "centre": "tab:blue",
-    "center": "tab:blue",
-    "left": "tab:green",
-    "right": "tab:red",
-    "other": "0.3",
-}
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def label_colors(n: int) -> np.ndarray:
-    """``(n, 4)`` RGBA categorical colours for labels (tab10, tab20 beyond 10)."""
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return np.array([cmap(i % cmap.N) for i in range(n)])
-
-
-def state_colors(k: int) -> np.ndarray:
-    """``(k, 4)`` RGBA colours of microstates: ``turbo`` sampled at k points (the original
-    uses ``jet``), so neighbouring states -- related behaviour -- get neighbouring hues."""
-    return colormaps["turbo"](np.linspace(0.03, 0.97, max(k, 1)))[:k]
-
-
-def _pad_rows(rows: Sequence[np.ndarray], pad: int) -> np.ndarray:
-    """Stack 1-D int arrays of different lengths into a matrix padded with ``pad``."""
-    rows = [np.asarray(r, dtype=np.int64).ravel() for r in rows]
-    width = max((r.size for r in rows), default=0)
-    out = np.full((len(rows), max(width, 1)), pad, dtype=np.int64)
-    for i, r in enumerate(rows):
-        out[i, : r.size] = r
-    return out
-
-
-def _row_ticks(ax: Any, names: Sequence[str] | None, n_rows: int) -> None:
-    if names is None:
-        return
-    if len(names) != n_rows:
-        raise ValueError(f"{len(names)} session names for {n_rows} sessions")
-    step = max(1, int(np.ceil(n_rows / 60)))
-    idx = np.arange(0, n_rows, step)
-    ax.set_yticks(idx, [str(names[i]) for i in idx], fontsize=7 if n_rows > 20 else 9)
-
-
-def _state_ticks(k: int) -> np.ndarray:
-    """Tick positions for k states: all when few, else every 5th."""
-    return np.arange(k) if k <= 25 else np.arange(0, k, 5)
-
-
-def _state_colorbar(fig: Figure, ax: Any, k: int, shrink: float = 1.0) -> Any:
-    """Discrete colour bar of the k microstate colours (nothing else), thin on tall figures."""
-    cmap = ListedColormap(state_colors(k))
-    mappable = ScalarMappable(norm=BoundaryNorm(np.arange(-0.5, k), cmap.N), cmap=cmap)
-    height = fig.get_figheight()
-    cb = fig.colorbar(
-        mappable, ax=ax, ticks=_state_ticks(k), pad=0.01, shrink=shrink, aspect=max(20, 4 * height)
-    )
-    cb.set_label("Microstate")
-    cb.ax.tick_params(labelsize=7)
-    return cb
-
-
-def _raster(
-    matrix: np.ndarray,
-    colours: np.ndarray,
-    session_names: Sequence[str] | None,
-    title: str,
-    fps: float | None,
-) -> tuple[Figure, Any, Any]:
-    """Image of a padded (sessions, frames) int matrix; -2 = padding, -1 = missing."""
-    n_rows, n_cols = matrix.shape
-    cmap = ListedColormap(np.vstack([_PAD_COLOUR, _MISSING_COLOUR, colours]))
-    norm = BoundaryNorm(np.arange(-2.5, len(colours) + 0.5), cmap.N)
-    fig = _figure(12.0, float(np.clip(1.6 + 0.22 * n_rows, 3.0, 14.0)))
-    ax = fig.add_subplot()
-    extent = None
-    if fps:
-        extent = (0.0, n_cols / fps / 60.0, n_rows - 0.5, -0.5)
-    im = ax.imshow(
-        matrix, aspect="auto", interpolation="nearest", cmap=cmap, norm=norm, extent=extent
-    )
-    ax.set_xlabel("Time (min)" if fps else "Video frame")
-    ax.set_ylabel("Session")
-    ax.set_title(title)
-    _row_ticks(ax, session_names, n_rows)
-    return fig, ax, im
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,14 +88,14 @@ def label_raster(
     With ``fps`` the x axis is in minutes.
     """
     label_names = list(label_names)
-    matrix = _pad_rows(labels_per_session, pad=-2)
+    matrix = pad_rows(labels_per_session, pad=-2)
     if matrix.max() >= len(label_names):
         raise ValueError(f"label {matrix.max()} but only {len(label_names)} label names")
     colours = label_colors(len(label_names))
-    fig, ax, _ = _raster(matrix, colours, session_names, title, fps)
+    fig, ax, _ = raster_figure(matrix, colours, session_names, title, fps)
     handles = [Patch(facecolor=c, label=n) for c, n in zip(colours, label_names, strict=True)]
     if (matrix == -1).any():
-        handles.append(Patch(facecolor=_MISSING_COLOUR, label="(unlabelled)"))
+        handles.append(Patch(facecolor=MISSING_COLOUR, label="(unlabelled)"))
     ax.legend(
         handles=handles,
         loc="upper left",
@@ -185,18 +113,22 @@ def microstate_raster(
     session_names: Sequence[str] | None = None,
     title: str = "Microstate occurrence",
     fps: float | None = None,
+    state_names: Sequence[str] | None = None,
 ) -> Figure:
-    """Sessions x frames image of the microstate of every frame (discrete colour bar).
+    """Sessions x frames image of the microstate of every frame, with a discrete colour bar
+    that labels every state (``"3 EATING"`` with ``state_names``, e.g. the dominant labels).
 
     Invalid frames (-1) are light grey; frames after the end of a shorter session white.
     """
-    matrix = _pad_rows(states_per_session, pad=-2)
+    matrix = pad_rows(states_per_session, pad=-2)
     if matrix.max() >= k:
         raise ValueError(f"state {matrix.max()} out of range for k={k}")
     if (matrix == -1).any():
         title = f"{title} (grey: invalid frame)"
-    fig, ax, _ = _raster(matrix, state_colors(k), session_names, title, fps)
-    _state_colorbar(fig, ax, k)
+    fig, ax, _ = raster_figure(
+        matrix, state_colors(k), session_names, title, fps, min_height=colorbar_height(k)
+    )
+    state_colorbar(fig, ax, k, state_names=state_names)
     return fig
 
 
@@ -221,10 +153,10 @@ def label_per_microstate_heatmap(
         raise ValueError(f"{n_labels} overlap columns for {len(label_names)} label names")
     if annotate is None:
         annotate = k <= 60
-    fig = _figure(float(np.clip(2.8 + 0.24 * k, 6.0, 20.0)), 1.6 + 0.42 * n_labels)
+    fig = new_figure(float(np.clip(2.8 + 0.24 * k, 6.0, 20.0)), 1.6 + 0.42 * n_labels)
     ax = fig.add_subplot()
     im = ax.imshow(overlap.T, aspect="auto", cmap="viridis", vmin=0, vmax=100)
-    ticks = np.arange(k) if k <= 60 else _state_ticks(k)
+    ticks = np.arange(k) if k <= 60 else state_ticks(k)
     ax.set_xticks(ticks, [str(i) for i in ticks], fontsize=7 if k > 25 else 9)
     ax.set_yticks(np.arange(n_labels), list(label_names))
     ax.set_xlabel("Microstate")
@@ -248,31 +180,6 @@ def label_per_microstate_heatmap(
     return fig
 
 
-def _finite_points(xy: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    xy = np.asarray(xy, dtype=np.float64)
-    states = np.asarray(states, dtype=np.int64).ravel()
-    if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != states.size:
-        raise ValueError(f"xy must be (N, 2) matching {states.size} states, got {xy.shape}")
-    keep = np.isfinite(xy).all(axis=1) & (states >= 0)
-    return xy[keep], states[keep]
-
-
-def _arena_extent(arena: Any, xy: np.ndarray) -> tuple[float, float, float, float]:
-    """``(x_min, x_max, y_min, y_max)`` from a 4-tuple, an object with those attributes
-    (e.g. ``ArenaBounds``) or, when None, the data."""
-    if arena is None:
-        if xy.size == 0:
-            return 0.0, 1.0, 0.0, 1.0
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        span = np.maximum(hi - lo, 1e-9)
-        lo, hi = lo - 0.02 * span, hi + 0.02 * span
-        return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
-    if all(hasattr(arena, a) for a in ("x_min", "x_max", "y_min", "y_max")):
-        return float(arena.x_min), float(arena.x_max), float(arena.y_min), float(arena.y_max)
-    x_min, x_max, y_min, y_max = (float(v) for v in arena)
-    return x_min, x_max, y_min, y_max
-
-
 def position_scatter(
     xy: np.ndarray,
     states: np.ndarray,
@@ -282,12 +189,16 @@ def position_scatter(
     arena: Any = None,
     title: str = "Head position by microstate",
     point_size: float = 3.0,
+    percentiles: tuple[float, float] = (0.5, 99.5),
+    state_names: Sequence[str] | None = None,
 ) -> Figure:
     """Scatter of (x, y) positions (e.g. the head) coloured by microstate, in image
     coordinates (y grows downwards). At most ``max_points`` random points are drawn, in
     random order so that no state hides the others. ``arena`` = ``(x_min, x_max, y_min,
-    y_max)`` or ``ArenaBounds`` fixes the axes."""
-    xy, states = _finite_points(xy, states)
+    y_max)`` or ``ArenaBounds`` fixes the axes; without it they span the ``percentiles`` of
+    the coordinates (so tracking artefacts do not stretch them). The title says how many
+    frames fall outside the view. The colour bar labels every state (with ``state_names``)."""
+    xy, states = finite_points(xy, states)
     if states.size and states.max() >= k:
         raise ValueError(f"state {states.max()} out of range for k={k}")
     rng = np.random.default_rng(seed)
@@ -296,9 +207,12 @@ def position_scatter(
     colours = state_colors(k)
     cmap = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(-0.5, k), cmap.N)
-    x_min, x_max, y_min, y_max = _arena_extent(arena, xy)
+    extent = arena_extent(arena, xy, percentiles)
+    x_min, x_max, y_min, y_max = extent
+    n_out = count_outside(xy, extent)
     aspect = (y_max - y_min) / max(x_max - x_min, 1e-9)
-    fig = _figure(8.0, float(np.clip(0.9 + 6.0 * aspect, 3.0, 12.0)))
+    height = max(0.9 + 6.0 * aspect, colorbar_height(k))
+    fig = new_figure(8.0 if k <= 25 else 9.0, float(np.clip(height, 3.0, 12.0)))
     ax = fig.add_subplot()
     ax.scatter(
         xy[idx, 0],
@@ -316,8 +230,9 @@ def position_scatter(
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px, downwards)")
     shown = f"{idx.size:,} of {n:,} frames" if idx.size < n else f"{n:,} frames"
-    ax.set_title(f"{title} ({shown})")
-    _state_colorbar(fig, ax, k, shrink=0.85)
+    note = view_note(n_out, n, arena is not None, percentiles)
+    ax.set_title(f"{title} ({shown})\n{note}", fontsize=10)
+    state_colorbar(fig, ax, k, state_names=state_names)
     return fig
 
 
@@ -330,19 +245,24 @@ def occupancy_grid(
     ncols: int = 10,
     state_names: Sequence[str] | None = None,
     title: str = "Where each microstate occurs (occupancy, normalised per state)",
+    percentiles: tuple[float, float] = (0.5, 99.5),
 ) -> Figure:
     """One small 2-D histogram of positions per microstate, in a grid (y downwards).
 
     Each panel is normalised to its own maximum; its title gives the state, an optional name
     (e.g. the dominant label from ``Microstates.dominant_label_names()``) and its share of
-    frames. ``bins`` is the number of bins along x (y follows the arena's aspect).
+    frames; its frame has the state's colour (as in the rasters and the scatter). ``bins`` is
+    the number of bins along x (y follows the arena's aspect). The extent is the ``arena`` or
+    the ``percentiles`` of the coordinates; the title says how many frames fall outside.
     """
-    xy, states = _finite_points(xy, states)
+    xy, states = finite_points(xy, states)
     if states.size and states.max() >= k:
         raise ValueError(f"state {states.max()} out of range for k={k}")
     if state_names is not None and len(state_names) != k:
         raise ValueError(f"{len(state_names)} state names for k={k}")
-    x_min, x_max, y_min, y_max = _arena_extent(arena, xy)
+    extent = arena_extent(arena, xy, percentiles)
+    x_min, x_max, y_min, y_max = extent
+    n_out = count_outside(xy, extent)
     aspect = (y_max - y_min) / max(x_max - x_min, 1e-9)
     bx, by = int(bins), max(1, int(round(bins * aspect)))
     hist, _ = np.histogramdd(
@@ -357,12 +277,13 @@ def occupancy_grid(
     norm_hist = np.divide(
         hist, peak[:, None, None], out=np.zeros_like(hist), where=peak[:, None, None] > 0
     )
-    share = 100.0 * hist.reshape(k, -1).sum(axis=1) / max(states.size, 1)
+    share = 100.0 * np.bincount(states, minlength=k)[:k] / max(states.size, 1)
+    colours = state_colors(k)
 
     ncols = max(1, min(ncols, k))
     nrows = int(np.ceil(k / ncols))
     panel_w = 1.35
-    fig = _figure(panel_w * ncols + 0.9, (panel_w * aspect + 0.35) * nrows + 0.6)
+    fig = new_figure(panel_w * ncols + 0.9, (panel_w * aspect + 0.35) * nrows + 0.6)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     im = None
     for s, ax in enumerate(axes.ravel()):
@@ -381,6 +302,9 @@ def occupancy_grid(
             interpolation="nearest",
             aspect="equal",
         )
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colours[s])
+            spine.set_linewidth(2.5)
         name = f" {state_names[s]}" if state_names is not None else ""
         ax.set_title(f"{s}{name}\n{share[s]:.1f}%", fontsize=7, pad=2)
         if peak[s] == 0:
@@ -394,7 +318,7 @@ def occupancy_grid(
                 fontsize=7,
                 color="white",
             )
-    fig.suptitle(title)
+    fig.suptitle(f"{title}\n{view_note(n_out, states.size, arena is not None, percentiles)}")
     if im is not None:
         cb = fig.colorbar(im, ax=axes, shrink=0.6, pad=0.01)
         cb.set_label("Occupancy / state max")
@@ -406,12 +330,13 @@ def occupancy_grid(
 # --------------------------------------------------------------------------------------------
 
 
-def _group_colour(name: str, fallback: Any) -> Any:
-    low = name.lower()
-    for key, colour in _GROUP_COLOURS.items():
-        if key in low:
-            return colour
-    return fallback
+def has_day_structure(df: Any) -> bool:
+    """Whether a ``mouse, day`` share table has real days: at least half of the mice were seen
+    on two or more days (else every "mouse" is one session, or the day is unknown)."""
+    if len(df) == 0:
+        return False
+    days_per_mouse = df.groupby("mouse", sort=False)["day"].nunique()
+    return bool((days_per_mouse >= 2).mean() >= 0.5)
 
 
 def group_share_by_day(
@@ -420,29 +345,83 @@ def group_share_by_day(
     colors: dict[str, Any] | None = None,
     ncols: int = 4,
     title: str = "Share of time in microstate groups per day",
+    layout: str = "auto",
+    entry_name: str = "Mouse",
 ) -> Figure:
-    """Per mouse (one panel each), stacked bars over days of the share of time in each group
-    of microstates (left port / centre port / right port / other): the paper's
-    learning-over-days view. ``df`` is the table of
+    """Share of time in each group of microstates (left port / centre port / right port /
+    other) as stacked bars. ``df`` is the table of
     :func:`dbm_lightning.analysis.summaries.time_share_by_group`
     (columns ``mouse, day, group, share``). Default colours follow the paper: centre
-    blue, left green, right red, other dark grey."""
+    blue, left green, right red, other dark grey; every group gets its own colour.
+
+    ``layout``: ``"days"`` draws one panel per mouse with one bar per day (the paper's
+    learning-over-days view); ``"pooled"`` draws one panel with one bar per mouse (and day,
+    when they differ), for data without days per mouse -- e.g. trials of a file that names
+    no mice or days, where per-mouse panels would be dozens of one-bar panels; ``"auto"``
+    picks ``"days"`` when :func:`has_day_structure`. ``entry_name`` labels the bars' axis in
+    the pooled layout (e.g. ``"Session"`` when the "mice" are sessions).
+    """
     needed = {"mouse", "day", "group", "share"}
     if not needed.issubset(df.columns):
         raise ValueError(f"df needs columns {sorted(needed)}, has {list(df.columns)}")
+    if layout not in ("auto", "days", "pooled"):
+        raise ValueError(f"layout must be 'auto', 'days' or 'pooled', got {layout!r}")
     groups = list(group_order) if group_order is not None else list(dict.fromkeys(df["group"]))
-    fallback = label_colors(len(groups))
-    colours = {g: _group_colour(g, fallback[i]) for i, g in enumerate(groups)}
-    if colors:
-        colours.update(colors)
-    mice = list(dict.fromkeys(df["mouse"]))
-    days = sorted(dict.fromkeys(df["day"]))
+    colours = group_colours(groups, colors)
+    if layout == "auto":
+        layout = "days" if has_day_structure(df) else "pooled"
     table = df.pivot_table(index=["mouse", "day"], columns="group", values="share", aggfunc="sum")
     table = table.reindex(columns=groups).fillna(0.0)
+    if layout == "pooled":
+        fig = _pooled_share(table, groups, colours, entry_name)
+    else:
+        fig = _share_per_day(table, df, groups, colours, ncols)
+    handles = [Patch(facecolor=colours[g], label=g) for g in reversed(groups)]
+    fig.legend(handles=handles, loc="outside right upper", frameon=False, title="Group")
+    fig.suptitle(title)
+    return fig
 
+
+def _pooled_share(
+    table: Any, groups: Sequence[str], colours: dict[str, Any], entry_name: str
+) -> Figure:
+    """One panel, one stacked bar per (mouse, day) row of ``table``."""
+    keys = list(table.index)
+    n = len(keys)
+    one_day = len({d for _, d in keys}) <= 1
+    names = [str(m) if one_day else f"{m}, day {d}" for m, d in keys]
+    fig = new_figure(float(np.clip(3.0 + 0.2 * n, 6.0, 24.0)), 4.8)
+    ax = fig.add_subplot()
+    x = np.arange(n)
+    bottom = np.zeros(n)
+    for g in groups:
+        vals = table[g].to_numpy(dtype=np.float64)
+        ax.bar(x, vals, bottom=bottom, color=colours[g], width=0.85, label=g)
+        bottom += vals
+    step = max(1, int(np.ceil(n / 100)))
+    ticks = x[::step]
+    ax.set_xticks(
+        ticks,
+        [names[i] for i in ticks],
+        rotation=90 if n > 10 else 0,
+        fontsize=7 if n > 30 else 9,
+    )
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("Share of time")
+    ax.set_xlabel(entry_name if one_day else f"{entry_name}, day")
+    return fig
+
+
+def _share_per_day(
+    table: Any, df: Any, groups: Sequence[str], colours: dict[str, Any], ncols: int
+) -> Figure:
+    """One panel per mouse, one stacked bar per day."""
+    mice = list(dict.fromkeys(df["mouse"]))
+    days = sorted(dict.fromkeys(df["day"]))
     ncols = max(1, min(ncols, len(mice)))
     nrows = int(np.ceil(len(mice) / ncols)) if mice else 1
-    fig = _figure(3.2 * ncols + 1.6, 2.6 * nrows + 0.8)
+    fig = new_figure(3.2 * ncols + 1.6, 2.6 * nrows + 0.8)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
     x = np.arange(len(days))
     for m_idx, ax in enumerate(axes.ravel()):
@@ -466,9 +445,6 @@ def group_share_by_day(
             ax.set_ylabel("Share of time")
         if m_idx // ncols == nrows - 1 or m_idx + ncols >= len(mice):
             ax.set_xlabel("Day")
-    handles = [Patch(facecolor=colours[g], label=g) for g in groups]
-    fig.legend(handles=handles, loc="outside right upper", frameon=False, title="Group")
-    fig.suptitle(title)
     return fig
 
 
@@ -488,10 +464,10 @@ def transition_matrix(
     frames, so the colour scale is a square-root one to keep off-diagonal entries visible;
     ``exclude_self`` shows transitions between different states only."""
     p = transition_probabilities(states_per_session, k, exclude_self=exclude_self)
-    fig = _figure(7.8, 6.8)
+    fig = new_figure(7.8, 6.8)
     ax = fig.add_subplot()
     im = ax.imshow(p, cmap="viridis", norm=PowerNorm(0.5, vmin=0, vmax=max(p.max(), 1e-12)))
-    ticks = _state_ticks(k)
+    ticks = state_ticks(k)
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
     ax.tick_params(labelsize=8)
@@ -527,7 +503,7 @@ def confusion_matrix_figure(
         raise ValueError(f"confusion matrix shape {cm.shape} for {n} class names")
     values = normalize_confusion(cm) if normalize else cm.astype(np.float64)
     side = float(np.clip(2.4 + 0.62 * n, 4.5, 16.0))
-    fig = _figure(side + 1.0, side)
+    fig = new_figure(side + 1.0, side)
     ax = fig.add_subplot()
     vmax = 1.0 if normalize else max(values.max(), 1.0)
     im = ax.imshow(values, cmap="Blues", vmin=0, vmax=vmax)

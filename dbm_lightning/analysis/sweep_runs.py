@@ -7,7 +7,9 @@ A run is a directory holding ``.hydra/overrides.yaml`` (or ``.hydra/config.yaml`
 and its re-run: every configuration and seed (the run's full set of overrides) is counted
 once, a finished run before an unfinished one and the newest of several finished ones; the
 others are listed as left out. The jobs each ``multirun.yaml`` planned but no run folder holds
-are listed as never started, and a folder holding more than one sweep is said so.
+are listed as never started, and a folder holding more than one sweep is said so. The order
+in which each ``multirun.yaml`` lists the swept values is kept (:attr:`Sweep.value_order`), so
+a report lists configurations in the sweep's order.
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ class Sweep:
     """Every ``multirun.yaml`` below the root."""
     notes: list[str] = field(default_factory=list)
     """One line each: two sweeps in one folder, plans that cannot be listed, duplicates."""
+    value_order: dict[str, list[str]] = field(default_factory=dict)
+    """Each swept key's values in the order the sweep lists them (``hydra.sweeper.params``,
+    then the command-line overrides), keys in Hydra's order: how the report orders its
+    configurations (:func:`sweep_values`). Empty when no ``multirun.yaml`` could be listed."""
 
 
 def _parse_overrides(items: Iterable[Any]) -> dict[str, str]:
@@ -155,7 +161,7 @@ def flatten_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     for key, value in section_items("val_best"):
         if isinstance(value, int | float):
             flat[f"val_best/{key}"] = float(value)
-    for key in ("train_frames_per_s", "wall_time_s", "epochs"):
+    for key in ("train_frames_per_s", "train_frames", "fit_time_s", "wall_time_s", "epochs"):
         if isinstance(metrics.get(key), int | float):
             flat[key] = float(metrics[key])
     return flat
@@ -274,6 +280,20 @@ def planned_jobs(multirun_file: str | Path) -> list[dict[str, str]]:
     return [_parse_overrides(job) for batch in batches for job in batch]
 
 
+def sweep_values(
+    jobs: Iterable[dict[str, str]], into: dict[str, list[str]] | None = None
+) -> dict[str, list[str]]:
+    """Each key's values in the order they first appear in ``jobs`` (:func:`planned_jobs`: the
+    order of the sweep's definition, as Hydra expands it), added to ``into`` when given."""
+    order = {} if into is None else into
+    for job in jobs:
+        for key, value in job.items():
+            values = order.setdefault(key, [])
+            if value not in values:
+                values.append(value)
+    return order
+
+
 def _rank(run: RunRecord) -> tuple[bool, float, str]:
     """Which of several runs of the same overrides counts: a finished one, then the newest."""
     return (run.outcome == FINISHED, run.mtime, str(run.path))
@@ -352,6 +372,7 @@ def read_sweep(root: str | Path) -> Sweep:
         )
     identities = {r.identity for r in found if r.identity is not None}
     never: dict[frozenset[tuple[str, str]], RunRecord] = {}
+    value_order: dict[str, list[str]] = {}
     for multirun in multiruns:
         sweep_dir = multirun.parent
         try:
@@ -359,6 +380,7 @@ def read_sweep(root: str | Path) -> Sweep:
         except ValueError as exc:
             notes.append(f"{_rel(multirun, root)}: its planned jobs cannot be listed ({exc})")
             continue
+        sweep_values(jobs, into=value_order)
         plan = [frozenset(job.items()) for job in jobs]
         planned = set(plan)
         below = [r for r in found if _below(r.path, sweep_dir) and r.identity is not None]
@@ -397,7 +419,14 @@ def read_sweep(root: str | Path) -> Sweep:
     varying = tuple(sorted(varying_keys(runs)))
     for record in [*runs, *left_out]:
         record.varying = varying
-    return Sweep(root=root, runs=runs, left_out=left_out, multiruns=multiruns, notes=notes)
+    return Sweep(
+        root=root,
+        runs=runs,
+        left_out=left_out,
+        multiruns=multiruns,
+        notes=notes,
+        value_order=value_order,
+    )
 
 
 def find_runs(root: str | Path) -> list[RunRecord]:

@@ -1,10 +1,13 @@
-"""``dbm-report MULTIRUN_DIR``: table of mean +/- std over seeds per configuration of a sweep,
-the best marked, failed runs listed, and one comparison plot (CSV, Markdown, PNG).
+"""``dbm-report MULTIRUN_DIR``: the configurations of a sweep in the sweep's order, with mean
++/- std over seeds, the value of each seed, the paper's number for its four arms, speed on its
+own, the best marked, failed runs listed, and one comparison plot (CSV, Markdown, PNG).
 
 Each configuration and seed is counted once (duplicates of a killed and re-launched sweep are
 listed in ``duplicates.csv``), the jobs a ``multirun.yaml`` planned but that never started are
 listed with the failed runs, and what does not add up (two sweeps in one folder, plans that
-cannot be listed) is said in one line each, in the report and on stderr."""
+cannot be listed) is said in one line each, in the report and on stderr. ``--summary`` prints
+the short text of :func:`~dbm_lightning.analysis.report.sweep_summary` (what a sweep prints when
+it ends) instead of the whole Markdown."""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from dbm_lightning.analysis.report import write_report
+from dbm_lightning.analysis.report import build_report, summary_text, write_files
 from dbm_lightning.analysis.sweep_runs import read_sweep
+from dbm_lightning.hparams_tab import write_sweep_hparams
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,14 +31,29 @@ def main(argv: list[str] | None = None) -> int:
         help="validation metric that marks the best configuration (default val_best/acc); "
         "held-out scores are compared with the anchors fold by fold",
     )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="print the short summary (headline metric per configuration and seed) instead of "
+        "the whole Markdown",
+    )
     args = parser.parse_args(argv)
     try:
         sweep = read_sweep(args.multirun_dir)
-        paths = write_report(args.multirun_dir, args.out, metric=args.metric, sweep=sweep)
+        report = build_report(args.multirun_dir, metric=args.metric, sweep=sweep)
+        paths = write_files(report, args.out)
+        if args.out is None or Path(args.out).resolve() == Path(args.multirun_dir).resolve():
+            # the HPARAMS experiment at the sweep's root, as a sweep that ended writes it
+            events = write_sweep_hparams(args.multirun_dir, [r.path for r in sweep.runs])
+            if events is not None:
+                paths["tensorboard hparams"] = events
     except FileNotFoundError as exc:
         print(f"dbm-report: {exc}", file=sys.stderr)
         return 2
-    print(paths["markdown"].read_text())
+    if args.summary:
+        print("\n".join(summary_text(report)))
+    else:
+        print(paths["markdown"].read_text())
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     for note in sweep.notes:

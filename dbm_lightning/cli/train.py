@@ -23,7 +23,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
+from dbm_lightning.cli import run_names  # noqa: F401  (registers ${dbm_run_name:})
 from dbm_lightning.cli.config import composition_problems, conf_dir
+from dbm_lightning.cli.results_text import explain
+from dbm_lightning.cli.sweep_callbacks import finish_unfinished_sweep
+from dbm_lightning.console import quiet_third_party
 from dbm_lightning.data.splits import SplitLeakError
 from dbm_lightning.errors import ConfigError, DataFormatError, RunFolderError
 from dbm_lightning.interrupts import (
@@ -109,14 +113,22 @@ def train_from_hydra(cfg: DictConfig) -> float:
     another run holds it); SIGTERM/SIGINT stop the run the same way, exit 128 + signal."""
     from dbm_lightning.training import run_training
 
+    quiet_third_party(bool(cfg.get("verbose", False)))
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    experiment = hydra_cfg.runtime.choices.get("experiment")
+    if (
+        sweep
+        and _runs_side_by_side(hydra_cfg)
+        and not _set_on_command_line(hydra_cfg, "trainer.enable_progress_bar")
+    ):
+        cfg.trainer.enable_progress_bar = False  # bars of parallel runs overwrite each other
     if os.environ.get(LAUNCHER_PID, str(os.getpid())) != str(os.getpid()):
         exit_with_parent()
     try:
         with stop_on_signals():
-            metrics = run_training(cfg, output_dir, sweep=sweep)
+            metrics = run_training(cfg, output_dir, sweep=sweep, experiment=experiment)
     except RunFolderError as exc:  # the folder is another run's: nothing is written there
         print(f"dbm-train: {exc}", file=sys.stderr)
         raise SystemExit(2) from None  # a sweep stops too: it was launched into the wrong folder
@@ -137,11 +149,28 @@ def train_from_hydra(cfg: DictConfig) -> float:
             raise SystemExit(2) from None
         raise
     log.info("metrics: %s", RunDir(output_dir).metrics_file)
-    if metrics.get("tensorboard_dir"):
+    if not sweep and explain(metrics):
+        print(explain(metrics))
+    if metrics.get("tensorboard_dir") and not sweep:
         print(
             f"TensorBoard logs: {metrics['tensorboard_dir']}\n  tensorboard --logdir {output_dir}"
         )
     return float(metrics["val_best"]["acc"])
+
+
+def _runs_side_by_side(hydra_cfg: DictConfig) -> bool:
+    """True when the sweep's launcher runs several jobs at once (joblib with ``n_jobs`` other
+    than 1, or a cluster)."""
+    launcher = hydra_cfg.launcher
+    target = str(launcher.get("_target_", ""))
+    if "joblib" in target:
+        return launcher.get("n_jobs", -1) != 1
+    return "submitit" in target
+
+
+def _set_on_command_line(hydra_cfg: DictConfig, key: str) -> bool:
+    """True when the command line sets ``key``."""
+    return any(str(o).lstrip("+~").split("=", 1)[0] == key for o in hydra_cfg.overrides.task)
 
 
 def _stopped_message(exc: RunInterrupted) -> str:
@@ -177,6 +206,11 @@ def main() -> None:
     os.environ[LAUNCHER_PID] = str(os.getpid())
     try:
         app()
+        finish_unfinished_sweep()  # a sweep that a failed job cut short ends with its report
+    except SystemExit as exc:
+        if exc.code != 2:  # 2: the sweep was launched into a folder that is not its own
+            finish_unfinished_sweep()
+        raise
     except RunInterrupted as exc:
         print(f"dbm-train: {_stopped_message(exc)}", file=sys.stderr)
         raise SystemExit(exc.exit_status) from None

@@ -14,15 +14,14 @@ losses, as ``self.log(..., on_epoch=True, batch_size=n_valid)`` would give:
 - ``<stage>/loss``, ``<stage>/acc`` (micro: fraction of frames right, the paper's number),
   ``<stage>/balanced_acc`` (mean recall over the classes present in the targets, as
   ``sklearn.metrics.balanced_accuracy_score``), ``<stage>/macro_f1``, ``<stage>/f1/<class>``;
-- ``val/acc_best`` (best ``val/acc`` so far) and ``hp/val_acc``, ``hp/val_macro_f1``,
-  ``hp/val_balanced_acc`` (the metrics of TensorBoard's HPARAMS tab);
+- ``val/acc_best`` (best ``val/acc`` so far); every validation epoch's headline metrics are
+  kept in :attr:`DBMClassifier.val_history` (the best epoch's are read from it);
 - the row-normalised confusion matrix (rows = true class) as an image
   ``<stage>/confusion_matrix`` for ``val`` and ``test`` on every TensorBoard logger.
 
-The HPARAMS tab: on fit start the module calls ``logger.log_hyperparams(flat_hparams,
-{"hp/val_acc": 0, "hp/val_macro_f1": 0, "hp/val_balanced_acc": 0})``. Build the logger as
-``TensorBoardLogger(..., default_hp_metric=False)``, otherwise Lightning also writes a
-meaningless ``hp_metric`` of -1.
+The HPARAMS tab is written once the run has its results (:mod:`dbm_lightning.hparams_tab`),
+not by the module: build the logger with ``default_hp_metric=False``, otherwise Lightning writes
+a meaningless ``hp_metric`` of -1.
 
 Throughput: ``train_frames_seen`` (valid frames of all training steps), ``train_seconds`` (wall
 time inside training steps: forward, backward, optimiser; excludes validation and data loading)
@@ -31,6 +30,7 @@ and ``train_frames_per_s`` can be read after ``trainer.fit``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,9 +56,7 @@ from dbm_lightning.models.losses import (
     masked_cross_entropy,
 )
 from dbm_lightning.models.metrics import (
-    HP_METRICS,
     ConfusionCounts,
-    flatten_hparams,
     named_frame_metrics,
     normalise_rows,
 )
@@ -165,6 +163,9 @@ class DBMClassifier(pl.LightningModule):
         # overlapping evaluation windows of the epoch: (starts, probabilities, targets) per batch
         self._eval_windows: dict[str, list[tuple[torch.Tensor, ...]]] = {"val": [], "test": []}
         self._best_val_acc = float("nan")
+        self.val_history: list[dict[str, float]] = []
+        """One entry per validation epoch: ``epoch``, ``acc``, ``macro_f1``, ``balanced_acc``,
+        ``loss``."""
         self.confusion_matrices: dict[str, np.ndarray] = {}
         """Last epoch's row-normalised confusion matrix per stage (rows = true class)."""
 
@@ -238,23 +239,16 @@ class DBMClassifier(pl.LightningModule):
         """Best epoch ``val/acc`` seen so far (NaN before any validation epoch)."""
         return self._best_val_acc
 
-    def flat_hparams(self) -> dict[str, Any]:
-        """Scalar hyperparameters for TensorBoard's HPARAMS tab (``net_kwargs.*`` and
-        ``run_config`` entries flattened with dots; pipeline state and counts left out)."""
-        out: dict[str, Any] = {}
-        for key, value in self.hparams.items():
-            if key in ("pipeline_state", "class_counts", "class_names", "run_config"):
-                continue
-            flatten_hparams(key, value, out)
-        run_config = self.hparams.get("run_config")
-        if isinstance(run_config, Mapping):
-            for key, value in run_config.items():
-                if key in ("hydra",):
-                    continue
-                flatten_hparams(f"cfg.{key}", value, out)
-        return out
+    def best_epoch(self, monitor: str, mode: str = "max") -> dict[str, float] | None:
+        """The validation metrics of the first epoch with the best ``monitor`` (``val/acc``,
+        ``val/macro_f1``, ...), as the best checkpoint chose it; ``None`` before any."""
+        key = monitor.removeprefix("val/")
+        scored = [h for h in self.val_history if math.isfinite(h.get(key, math.nan))]
+        if not scored:
+            return None
+        sign = 1.0 if mode == "max" else -1.0
+        return max(scored, key=lambda h: (sign * h[key], -h["epoch"]))
 
-    # ---------------------------------------------------------------- steps
     def _metrics(self, stage: str) -> ConfusionCounts:
         return {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[
             stage
@@ -445,7 +439,7 @@ class DBMClassifier(pl.LightningModule):
         for logger in tb_loggers:
             fig = confusion_matrix_figure(confusion, self.class_names, title=title)
             logger.experiment.add_figure(
-                f"{stage}/confusion_matrix", fig, global_step=self.global_step, close=True
+                f"{stage}/confusion_matrix", fig, global_step=self.current_epoch, close=True
             )
 
     def on_train_epoch_end(self) -> None:
@@ -461,9 +455,14 @@ class DBMClassifier(pl.LightningModule):
         best = float(self.val_acc_best.compute())
         self._best_val_acc = best
         self.log("val/acc_best", best, prog_bar=True)
-        self.log("hp/val_acc", out["acc"])
-        self.log("hp/val_macro_f1", out["macro_f1"])
-        self.log("hp/val_balanced_acc", out["balanced_acc"])
+        loss = self.trainer.callback_metrics.get("val/loss")
+        entry = {
+            "epoch": int(self.current_epoch),
+            **{k: float(out[k]) for k in ("acc", "macro_f1", "balanced_acc")},
+            "loss": float(loss) if loss is not None else math.nan,
+        }
+        self.val_history = [h for h in self.val_history if h["epoch"] != entry["epoch"]]
+        self.val_history.append(entry)
 
     def on_test_epoch_end(self) -> None:
         self._epoch_end("test")
@@ -473,6 +472,7 @@ class DBMClassifier(pl.LightningModule):
         """Keep the running best val/acc and the throughput counters across a resume."""
         checkpoint[RUN_STATE_KEY] = {
             "best_val_acc": self._best_val_acc,
+            "val_history": list(self.val_history),
             "train_frames_seen": int(self.train_frames_seen),
             "train_seconds": float(self.train_seconds),
         }
@@ -483,13 +483,10 @@ class DBMClassifier(pl.LightningModule):
         self.train_seconds = float(state.get("train_seconds", 0.0))
         best = float(state.get("best_val_acc", float("nan")))
         self._best_val_acc = best
+        self.val_history = list(state.get("val_history", []))
         self.val_acc_best.reset()
         if best == best:  # not NaN
             self.val_acc_best.update(torch.tensor(best))
-
-    def on_fit_start(self) -> None:
-        for logger in self.loggers:
-            logger.log_hyperparams(self.flat_hparams(), dict.fromkeys(HP_METRICS, 0.0))
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._batch_started = time.perf_counter()

@@ -10,9 +10,6 @@ import numpy as np
 import torch
 from torchmetrics import Metric
 
-HP_METRICS = ("hp/val_acc", "hp/val_macro_f1", "hp/val_balanced_acc")
-"""The metrics of TensorBoard's HPARAMS tab (every run logs them)."""
-
 
 def balanced_accuracy_from_confusion(confusion: torch.Tensor) -> torch.Tensor:
     """Mean recall over the classes present in the targets (rows = true class), as
