@@ -4,10 +4,10 @@ Every run, whatever its model family or features, declares the same keys (:func:
 a key that does not apply has a neutral value: ``"none"``, 0 or ``False``), so that a sweep's
 table has one column per key and no run hides another's. A run writes them once it has its
 results (:func:`write_run_hparams`): the session summaries and the ``hp/`` metrics, one value
-each, at the run's last epoch, never a placeholder. The experiment (which keys and metrics the
-tab lists) is written where TensorBoard is pointed: in the run's own folder for a single run,
-at the sweep's root for a sweep (:func:`write_sweep_hparams`), with the keys that vary in the
-sweep marked so that the tab lists them first.
+each, at the run's last epoch, never a placeholder. A sweep's experiment (which keys and
+metrics the tab lists) is written at its root (:func:`write_sweep_hparams`), with the keys that
+vary in the sweep marked so that the tab lists them first; TensorBoard pointed at single runs
+works the experiment out from their sessions.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from dbm_lightning.atomic import write_json_atomic
 
 __all__ = [
     "HPARAMS_FILE",
@@ -55,7 +57,7 @@ model after the last epoch. A run has the test and held-out ones only with such 
 _DEPTH_KEYS = ("lstm_layers", "levels")
 _WIDTH_KEYS = ("lstm_width", "channels")
 _ONE_LSTM = ("dbm_baseline",)
-"""Networks with one LSTM layer and no ``lstm_layers`` key."""
+"""Networks with one LSTM layer and no ``lstm_layers`` key (the paper's baseline)."""
 
 
 def _text(value: Any) -> str:
@@ -68,19 +70,23 @@ def _number(value: Any) -> float | int:
     return value if isinstance(value, (int, float)) else 0
 
 
-def run_hparams(cfg: Mapping[str, Any], experiment: str | None = None) -> dict[str, Any]:
+def run_hparams(
+    cfg: Mapping[str, Any], classic: bool, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The hyperparameters of the run configured by ``cfg`` (the composed ``dbm-train``
-    config), the same keys for every model: model name and family, encoder depth and width,
-    dropout, optimiser, every feature switch, augmentation, split, seed, window, batch size,
-    class weighting, ensemble and ``experiment`` (the ``experiment=`` file, if any)."""
+    config; ``classic``: a classic model, not a network), the same keys for every model:
+    ``experiment`` (the ``experiment=`` file, from ``extra``), model name and family, encoder
+    depth and width, dropout, optimiser, every feature switch, augmentation, split, seed,
+    window, batch size, class weighting and ensemble; then the other keys of ``extra`` (a
+    sweep's overrides: numbers and booleans as they are, anything else as text)."""
+    extra = dict(extra or {})
     model = dict(cfg["model"])
     name = str(model["name"])
-    classic = not any(k in model for k in ("lstm_width", "channels", "fc_width"))
     depth = next((model[k] for k in _DEPTH_KEYS if k in model), 1 if name in _ONE_LSTM else 0)
     width = next((model[k] for k in _WIDTH_KEYS if k in model), 0)
     optim = cfg.get("optim") or {}
     out: dict[str, Any] = {
-        "experiment": _text(experiment),
+        "experiment": _text(extra.pop("experiment", None)),
         "model": name,
         "model.family": "classic" if classic else "network",
         "model.depth": int(_number(depth)),
@@ -107,6 +113,9 @@ def run_hparams(cfg: Mapping[str, Any], experiment: str | None = None) -> dict[s
     out["callbacks.monitor"] = _text(
         ((cfg.get("callbacks") or {}).get("checkpoint") or {}).get("monitor")
     )
+    for key, value in extra.items():
+        if key not in out:
+            out[key] = value if isinstance(value, (bool, int, float)) else _text(value)
     return out
 
 
@@ -178,32 +187,26 @@ def write_run_hparams(
     run_dir: str | Path,
     log_dir: str | Path | None,
     hparams: Mapping[str, Any],
-    metrics: Mapping[str, Any],
+    values: Mapping[str, float],
     *,
     step: int,
-    experiment: bool,
-) -> dict[str, float]:
-    """Record a finished run's hyperparameters and ``hp/`` metrics: ``run_dir/hparams.json``
-    and, with a TensorBoard ``log_dir``, its session summaries and one value per ``hp/``
-    metric at ``step``; ``experiment``: also the experiment summary (a run on its own; a
-    sweep's runs leave it to :func:`write_sweep_hparams`). Returns the ``hp/`` metrics."""
+) -> None:
+    """Record a finished run's hyperparameters and ``hp/`` metric ``values``
+    (:func:`hp_metrics`): ``run_dir/hparams.json`` and, with a TensorBoard ``log_dir``, its
+    session summaries and one value per ``hp/`` metric at ``step``."""
     from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-    values = hp_metrics(metrics)
-    record = {"hparams": dict(hparams), "hp_metrics": values}
-    Path(run_dir, HPARAMS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    record = {"hparams": dict(hparams), "hp_metrics": dict(values)}
+    write_json_atomic(Path(run_dir, HPARAMS_FILE), record)
     if log_dir is None:
-        return values
-    exp, start, end = hparams_summaries(dict(hparams), dict(values))
+        return
+    _, start, end = hparams_summaries(dict(hparams), dict(values))
     with _replace_events(Path(log_dir)) as writer:
         events = writer._get_file_writer()  # the API writes sessions only through add_hparams
-        if experiment:
-            events.add_summary(_experiment_summary([hparams], values))
         events.add_summary(start)
         events.add_summary(end)
         for tag, value in values.items():
             writer.add_scalar(tag, value, global_step=step)
-    return values
 
 
 def write_sweep_hparams(sweep_dir: str | Path, run_dirs: Iterable[str | Path]) -> Path | None:

@@ -39,6 +39,10 @@ IGNORED_DIFFERENCES = (
 )
 """Keys that may differ between a sweep job and the finished run it skips or resumes."""
 
+PRODUCT_ONLY = ("microstates.enabled",)
+"""Keys that change what a run makes beside its model, not the model: a finished run is the
+same run whatever they say (``dbm-plots`` fits the microstates of any run)."""
+
 
 class FolderState(str, Enum):
     """What an output folder holds."""
@@ -123,7 +127,7 @@ def _flat(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """The dotted keys whose values differ between two resolved run configs (the keys of
-    :data:`IGNORED_DIFFERENCES` and ``hydra`` aside)."""
+    :data:`IGNORED_DIFFERENCES`, :data:`PRODUCT_ONLY` and ``hydra`` aside)."""
     a, b = dict(_flat(old)), dict(_flat(new))
     keys = sorted(set(a) | set(b))
     return [
@@ -132,6 +136,7 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
         if a.get(k) != b.get(k)
         and not k.startswith("hydra.")
         and not any(k == i or k.startswith(f"{i}.") for i in IGNORED_DIFFERENCES)
+        and k not in PRODUCT_ONLY
     ]
 
 

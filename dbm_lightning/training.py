@@ -50,7 +50,7 @@ from dbm_lightning.evaluation.heldout import (
     store_postprocess,
     write_heldout_predictions,
 )
-from dbm_lightning.hparams_tab import run_hparams, write_run_hparams
+from dbm_lightning.hparams_tab import hp_metrics, run_hparams, write_run_hparams
 from dbm_lightning.models import DBMClassifier
 from dbm_lightning.models.classic import (
     ClassicModel,
@@ -86,7 +86,7 @@ def run_training(
     output_dir: str | Path,
     callbacks: Sequence[pl.Callback] = (),
     sweep: bool = False,
-    experiment: str | None = None,
+    extra_hparams: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one model as configured, write ``metrics.json`` in ``output_dir`` and return it.
 
@@ -110,9 +110,9 @@ def run_training(
     (:class:`~dbm_lightning.errors.RunFolderError`) unless ``cfg["overwrite"]`` or
     ``cfg["ckpt_path"]`` is ``"last"``; an interrupted run of the same configuration is
     resumed from its ``last.ckpt``; ``sweep=True`` (one job of a sweep) returns a finished
-    run's metrics without training, and leaves the HPARAMS experiment to the sweep's root
-    (:func:`~dbm_lightning.hparams_tab.write_sweep_hparams`). ``experiment``: the name of the
-    ``experiment=`` file the config came from, one of the run's hyperparameters
+    run's metrics without training and fits no microstates unless told to
+    (:func:`fits_microstates`). ``extra_hparams``: what names the run beyond its config (the
+    ``experiment=`` file it came from, the sweep's overrides), added to its hyperparameters
     (:func:`~dbm_lightning.hparams_tab.run_hparams`).
 
     ``cfg["ckpt_path"]`` resumes from a checkpoint (``"last"``: this output directory's
@@ -122,8 +122,6 @@ def run_training(
     """
     # config mistakes stop here, before anything is written or read; defaults filled in
     cfg = validate_config(plain_config(cfg, throw_on_missing=True))
-    if cfg["microstates"]["enabled"] is None:  # after a single run, not after a sweep's runs
-        cfg["microstates"]["enabled"] = not sweep
     run = RunDir(output_dir)
     with RunLock(run):
         action = claim_folder(run, cfg, sweep=sweep)
@@ -135,7 +133,7 @@ def run_training(
             cfg["ckpt_path"] = RunDir.LAST
         if action is Action.START and cfg["ckpt_path"] == RunDir.LAST:
             cfg["ckpt_path"] = None  # a sweep job with nothing to resume starts afresh
-        return _train_in(cfg, run, action, callbacks, sweep, experiment)
+        return _train_in(cfg, run, action, callbacks, sweep, dict(extra_hparams or {}))
 
 
 def _check_resumable(ckpt_path: str, module: DBMClassifier, dm: DBMDataModule) -> None:
@@ -154,9 +152,18 @@ def _check_resumable(ckpt_path: str, module: DBMClassifier, dm: DBMDataModule) -
         ) from None
 
 
-def _check_against_data(cfg: Mapping[str, Any], dm: DBMDataModule, summary: Mapping) -> None:
+def fits_microstates(cfg: Mapping[str, Any], sweep: bool) -> bool:
+    """Whether the run fits microstates: ``microstates.enabled``, or when it is ``None`` (the
+    default) after a single run and not after a sweep's runs; never for a classic model."""
+    enabled = cfg["microstates"]["enabled"]
+    return (not sweep if enabled is None else bool(enabled)) and not is_classic(cfg)
+
+
+def _check_against_data(
+    cfg: Mapping[str, Any], dm: DBMDataModule, summary: Mapping, sweep: bool
+) -> None:
     """Settings that can only be checked once the data is known, checked before training."""
-    if cfg["microstates"]["enabled"] and not is_classic(cfg):
+    if fits_microstates(cfg, sweep):
         frames = sum(s["valid_frames"] for s in summary["splits"].values())
         if cfg["microstates"]["k"] > frames:
             raise ConfigError(
@@ -172,7 +179,7 @@ def _train_in(
     action: Action,
     callbacks: Sequence[pl.Callback],
     sweep: bool,
-    experiment: str | None,
+    extra_hparams: dict[str, Any],
 ) -> dict[str, Any]:
     """The run once its folder is claimed (see :func:`run_training`)."""
     seed = cfg["seed"]
@@ -195,7 +202,7 @@ def _train_in(
     module = None if classic else build_classifier(cfg, dm)
     if ckpt_path and module is not None:
         _check_resumable(ckpt_path, module, dm)
-    _check_against_data(cfg, dm, data_summary)
+    _check_against_data(cfg, dm, data_summary, sweep)
     # everything that can refuse the settings is built before the folder is cleared
     trainer = (
         None if classic else build_trainer(cfg, run.path, build_logger(cfg, run.path), callbacks)
@@ -210,7 +217,7 @@ def _train_in(
     if module is None:
         fit = _fit_classic(cfg, run, dm, classic_model)
     else:
-        fit = _fit_deep(cfg, run, dm, module, ckpt_path, trainer)
+        fit = _fit_deep(cfg, run, dm, module, ckpt_path, trainer, fits_microstates(cfg, sweep))
         if cfg["ensemble"]["classic"] and _member_usable(cfg, dm):
             fit["ensemble_member"] = _fit_member(cfg, run, dm)
     if classic:  # saved first, then again with the post-processing the held-out step chose
@@ -241,15 +248,18 @@ def _train_in(
         "microstates": fit.get("microstates"),
         "tensorboard_dir": fit["tensorboard_dir"],
     }
-    metrics["hp"] = write_run_hparams(
-        run.path,
-        fit["tensorboard_dir"],
-        run_hparams(cfg, experiment),
-        metrics,
-        step=max(int(metrics["epochs"] or 0) - 1, 0),  # the last epoch's index
-        experiment=not sweep,
-    )
+    metrics["hp"] = hp_metrics(metrics)
     run.write_metrics(metrics)
+    try:  # the run is finished: the HPARAMS tab cannot undo that
+        write_run_hparams(
+            run.path,
+            fit["tensorboard_dir"],
+            run_hparams(cfg, classic=classic, extra=extra_hparams),
+            metrics["hp"],
+            step=max(int(metrics["epochs"] or 0) - 1, 0),  # the last epoch's index
+        )
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("%s: the HPARAMS tab could not be written: %s", run.path, exc)
     return metrics
 
 
@@ -260,6 +270,7 @@ def _fit_deep(
     module: DBMClassifier,
     ckpt_path: str | None,
     built: tuple[pl.Trainer, Any],
+    microstates: bool,
 ) -> dict[str, Any]:
     """Fit ``module`` with the Trainer (and its best-checkpoint callback) ``built``, test its
     best checkpoint, fit microstates."""
@@ -280,7 +291,8 @@ def _fit_deep(
         val_final = _scalar_metrics(trainer.callback_metrics, "val/")
     best_path = checkpoint.best_model_path or None
     best_score = checkpoint.best_model_score
-    best = module.best_epoch(checkpoint.monitor, checkpoint.mode) or {}
+    best_epoch = int(read_checkpoint(best_path)["epoch"]) if best_path else None
+    best = (module.val_epoch(best_epoch) if best_epoch is not None else None) or {}
     test_metrics: dict[str, float] = {}
     fast_dev_run = bool(cfg["trainer"]["fast_dev_run"])
     if cfg["test_after_fit"] and dm.has_test:
@@ -293,7 +305,7 @@ def _fit_deep(
         test_metrics = _scalar_metrics(results[0] if results else {}, "test/")
 
     microstates_info = None
-    if cfg["microstates"]["enabled"] and best_path and not fast_dev_run:
+    if microstates and best_path and not fast_dev_run:
         k, fitting = cfg["microstates"]["k"], time.perf_counter()
         log.info("fitting %d microstates on the best model's embedding ...", k)
         microstates_info = fit_run_microstates(best_path, dm, run.path, k, cfg["seed"])
@@ -302,7 +314,7 @@ def _fit_deep(
         "val": val_final,
         "val_best": {
             **{k: best.get(k, float("nan")) for k in ("acc", "macro_f1", "balanced_acc")},
-            "epoch": best.get("epoch"),
+            "epoch": best_epoch,
             "monitor": checkpoint.monitor,
             "score": float(best_score) if best_score is not None else None,
         },

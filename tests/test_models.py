@@ -340,9 +340,10 @@ def test_fit_logs_metrics_and_confusion_to_tensorboard_and_reloads(
     assert "hparams" not in acc.Tags().get("plugins", {}) or not acc.PluginTagToContent("hparams")
     # one validation entry per epoch; the best epoch is the best checkpoint's
     assert [h["epoch"] for h in module.val_history] == [0, 1]
-    best = module.best_epoch("val/acc")
+    best = module.val_epoch(torch.load(ckpt.best_model_path, weights_only=True)["epoch"])
     assert best["acc"] == pytest.approx(module.best_val_acc())
     assert best["acc"] == pytest.approx(ckpt.best_model_score.item())
+    assert {"macro_f1", "balanced_acc", "loss"} | {f"f1/{c}" for c in CLASS_NAMES} <= set(best)
     images = acc.Images("val/confusion_matrix")
     assert len(images) == 2  # one per validation epoch, none from the sanity check
     assert images[0].width > 100 and images[0].encoded_image_string[:4] == b"\x89PNG"

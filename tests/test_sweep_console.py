@@ -5,6 +5,7 @@ its report at the end, and a console without third-party adverts."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from dbm_lightning.cli.config import compose_config
 from dbm_lightning.cli.run_names import run_name
+from dbm_lightning.cli.sweep_callbacks import progress_line
 from dbm_lightning.console import NOTICES
 from dbm_lightning.hparams_tab import HP_METRICS, run_hparams
 
@@ -64,18 +66,24 @@ def test_run_folders_are_named_by_what_varies(sweep) -> None:
 
 
 def test_every_model_family_declares_the_same_hparams() -> None:
-    keys = [
-        set(run_hparams(compose_config([f"model={m}"]), "x"))
+    families = {
+        m: run_hparams(compose_config([f"model={m}"]), classic=m in ("random_forest", "majority"))
         for m in ("dbm_baseline", "dbm_modified", "bilstm", "tcn", "random_forest", "majority")
-    ]
-    assert all(k == keys[0] for k in keys)
-    modified = run_hparams(compose_config(["model=dbm_modified", "model.dropout=0.3"]))
+    }
+    types = [{k: type(v) for k, v in h.items()} for h in families.values()]
+    assert all(t == types[0] for t in types)  # same keys, same types: one column each
+    modified = run_hparams(
+        compose_config(["model=dbm_modified", "model.dropout=0.3"]),
+        classic=False,
+        extra={"experiment": None, "model.noise_std": 0.05},
+    )
     assert (modified["model.depth"], modified["model.dropout"], modified["experiment"]) == (
         2,
         0.3,
         "none",
     )
-    forest = run_hparams(compose_config(["model=random_forest"]))
+    assert modified["model.noise_std"] == 0.05  # a key the schema lacks, from the sweep
+    forest = run_hparams(compose_config(["model=random_forest"]), classic=True)
     assert (forest["model.family"], forest["optim.lr"], forest["model.trees"]) == (
         "classic",
         0,
@@ -122,8 +130,9 @@ def test_the_hparams_tab_lists_the_sweep_keys_and_real_metrics(sweep) -> None:
 def test_the_sweep_says_where_it_is_and_ends_with_its_report(sweep) -> None:
     root, proc = sweep
     out = proc.stdout
-    assert "[sweep 1 of 2]" in out and "[sweep 2 of 2]" in out, out[-3000:]
-    assert "all 2 ended" in out
+    lines = [line for line in out.splitlines() if line.startswith("[sweep ")]
+    assert len(lines) == 2 and all(" of 2] " in line for line in lines), out[-3000:]
+    assert "all 2 ended" in lines[-1] or "all 2 ended" in lines[0]
     assert "dbm-report" in out and str(root) in out
     assert (root / "report.md").is_file()
     for run in ("0_model=dbm_baseline", "1_model=random_forest"):
@@ -139,3 +148,59 @@ def test_the_console_is_quiet_unless_verbose(sweep, tmp_path: Path) -> None:
     assert loud.returncode == 0, loud.stderr[-3000:]
     assert "GPU available" in loud.stdout + loud.stderr
     assert any(n.startswith("(GPU") for n in NOTICES)
+
+
+def test_a_failed_job_still_ends_the_sweep_with_its_report(tmp_path: Path) -> None:
+    """Hydra skips its multirun-end callback when a job fails; dbm-train reports anyway."""
+    root = tmp_path / "sweep"
+    proc = _dbm_train(
+        [
+            "-m",
+            f"hydra.sweep.dir={root}",
+            "model=majority",
+            *[a for a in TINY if not a.startswith("data.frames=")],
+            "data.frames=400,1",
+        ]
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[sweep ")]
+    assert any("FAILED: " in line and "frames" in line for line in lines), proc.stdout[-3000:]
+    assert (root / "report.md").is_file() and "1 failed" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_progress_counts_only_the_planned_jobs(sweep, tmp_path: Path) -> None:
+    """A folder of another plan does not count; the estimate uses this launch's runs."""
+    root, _ = sweep
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    stranger = copy / "9_model=tcn"
+    shutil.copytree(copy / "0_model=dbm_baseline", stranger)
+    (stranger / "overrides.yaml").write_text("- model=tcn\n")
+    (stranger / ".hydra" / "overrides.yaml").write_text("- model=tcn\n")
+    line = progress_line(copy, copy / "0_model=dbm_baseline")
+    assert line.startswith("[sweep 2 of 2] 0_model=dbm_baseline finished in "), line
+    assert line.endswith("all 2 ended")
+
+
+def test_an_extended_sweep_finds_its_finished_runs(sweep) -> None:
+    """The same sweep with one more model: the finished runs are found in their folders and
+    skipped (not retrained), the new job gets its own folder. (Runs last: it adds a run.)"""
+    root, _ = sweep
+    before = {
+        name: (root / name / "metrics.json").read_bytes()
+        for name in ("0_model=dbm_baseline", "1_model=random_forest")
+    }
+    args = [
+        "-m",
+        f"hydra.sweep.dir={root}",
+        "model=dbm_baseline,random_forest,majority",
+        "seed=0",
+        *TINY,
+    ]
+    proc = _dbm_train(args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert names == ["0_model=dbm_baseline", "1_model=random_forest", "2_model=majority"]
+    for name, content in before.items():
+        assert (root / name / "metrics.json").read_bytes() == content, name
+    assert (proc.stdout + proc.stderr).count("skipped") >= 2

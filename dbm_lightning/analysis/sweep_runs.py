@@ -110,7 +110,7 @@ class Sweep:
     configurations (:func:`sweep_values`). Empty when no ``multirun.yaml`` could be listed."""
 
 
-def _parse_overrides(items: Iterable[Any]) -> dict[str, str]:
+def parse_overrides(items: Iterable[Any]) -> dict[str, str]:
     """``key=value`` strings as a dict (``+``/``~`` prefixes dropped, ``hydra.*`` and the keys
     that only say how a run is run, not what it is, such as ``overwrite``, left out)."""
     out: dict[str, str] = {}
@@ -123,7 +123,7 @@ def _parse_overrides(items: Iterable[Any]) -> dict[str, str]:
     return out
 
 
-def _read_overrides(run_dir: Path) -> dict[str, str]:
+def read_overrides(run_dir: Path) -> dict[str, str]:
     """The ``key=value`` overrides Hydra recorded for a run (without ``hydra.*`` keys); raises
     ``ValueError`` when ``.hydra/overrides.yaml`` is not a YAML list."""
     path = RunDir(run_dir).overrides_file  # the run's own copy: a refused launch left it
@@ -139,7 +139,7 @@ def _read_overrides(run_dir: Path) -> dict[str, str]:
         raise ValueError(f"{path}: unreadable overrides.yaml ({exc})") from exc
     if not isinstance(items, list):
         raise ValueError(f"{path}: unreadable overrides.yaml (not a list of key=value)")
-    return _parse_overrides(items)
+    return parse_overrides(items)
 
 
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -205,7 +205,7 @@ def read_run(run_dir: Path) -> RunRecord:
     exception."""
     record = RunRecord(path=run_dir, overrides={})
     try:
-        record.overrides = _read_overrides(run_dir)
+        record.overrides = read_overrides(run_dir)
         if (run_dir / ".hydra" / "overrides.yaml").is_file():
             record.identity = frozenset(record.overrides.items())
     except ValueError as exc:
@@ -277,7 +277,7 @@ def planned_jobs(multirun_file: str | Path) -> list[dict[str, str]]:
         batches = BasicSweeper.split_arguments(overrides, None)
     except HydraException as exc:
         raise ValueError(f"cannot expand its sweep ({str(exc).splitlines()[0]})") from exc
-    return [_parse_overrides(job) for batch in batches for job in batch]
+    return [parse_overrides(job) for batch in batches for job in batch]
 
 
 def sweep_values(

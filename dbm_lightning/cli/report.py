@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         sweep = read_sweep(args.multirun_dir)
         report = build_report(args.multirun_dir, metric=args.metric, sweep=sweep)
         paths = write_files(report, args.out)
-        if args.out is None or Path(args.out).resolve() == Path(args.multirun_dir).resolve():
-            # the HPARAMS experiment at the sweep's root, as a sweep that ended writes it
+        root = Path(args.multirun_dir).resolve()
+        one_sweep = [Path(m).resolve() for m in sweep.multiruns] == [root / "multirun.yaml"]
+        if one_sweep and (args.out is None or Path(args.out).resolve() == root):
+            # the HPARAMS experiment at the sweep's root, as a sweep that ended writes it (only
+            # for one sweep: TensorBoard takes one experiment per folder it is pointed at)
             events = write_sweep_hparams(args.multirun_dir, [r.path for r in sweep.runs])
             if events is not None:
                 paths["tensorboard hparams"] = events

@@ -25,9 +25,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dbm_lightning.analysis.sweep_runs import MULTIRUN, planned_jobs
+from dbm_lightning.analysis.sweep_runs import MULTIRUN, planned_jobs, read_overrides
 from dbm_lightning.cli.results_text import headline
 from dbm_lightning.hparams_tab import write_sweep_hparams
+from dbm_lightning.runs import RunDir
 
 log = logging.getLogger("dbm-train")
 
@@ -51,47 +52,58 @@ def _run_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(
         d
         for d in sweep_dir.iterdir()
-        if d.is_dir() and ((d / ".hydra").is_dir() or (d / "config.yaml").is_file())
+        if d.is_dir() and ((d / ".hydra").is_dir() or RunDir(d).config_file.is_file())
     )
 
 
-def _ended(run_dir: Path) -> bool:
-    return (run_dir / "metrics.json").is_file() or (run_dir / "failed.json").is_file()
+def _outcome(run_dir: Path) -> Path | None:
+    """The run's ``metrics.json`` or ``failed.json``, whichever it has (``None``: neither)."""
+    run = RunDir(run_dir)
+    return next((f for f in (run.metrics_file, run.failed_file) if f.is_file()), None)
 
 
 def progress_line(sweep_dir: Path, run_dir: Path, now: float | None = None) -> str:
     """``[sweep k of N] RUN ...``: what the run ``run_dir`` of ``sweep_dir`` ended with, how many
-    of the sweep's planned jobs have ended and an estimate of the time left (the time per ended
-    run so far, over the runs still to go)."""
+    of the sweep's N planned jobs have ended (runs with the overrides of a planned job and an
+    outcome file) and the time left: this launch's time per ended run (runs that ended since
+    its ``multirun.yaml`` was written) over the jobs still to go."""
     now = time.time() if now is None else now
-    runs = _run_dirs(sweep_dir)
-    done = sum(_ended(d) for d in runs)
+    plan = sweep_dir / MULTIRUN
+    started = plan.stat().st_mtime if plan.is_file() else now
+    ended: dict[frozenset, float] = {}
     try:
-        planned = len(planned_jobs(sweep_dir / MULTIRUN))
+        planned = {frozenset(job.items()) for job in planned_jobs(plan)}
     except ValueError:
-        planned = max(len(runs), done)
-    started = (sweep_dir / MULTIRUN).stat().st_mtime if (sweep_dir / MULTIRUN).exists() else now
-    elapsed = now - started
-    left = planned - done
-    outcome: str
-    metrics_file, failed_file = run_dir / "metrics.json", run_dir / "failed.json"
-    if metrics_file.is_file():
-        metrics = json.loads(metrics_file.read_text())
+        planned = None
+    for folder in _run_dirs(sweep_dir):
+        outcome = _outcome(folder)
+        try:
+            identity = frozenset(read_overrides(folder).items())
+        except ValueError:
+            continue
+        if outcome is not None and (planned is None or identity in planned):
+            ended[identity] = max(ended.get(identity, 0.0), outcome.stat().st_mtime)
+    total = len(planned) if planned is not None else len(ended)
+    done, left = len(ended), max(total - len(ended), 0)
+    this_launch = sum(mtime >= started for mtime in ended.values())
+    run = RunDir(run_dir)
+    if run.metrics_file.is_file():
+        metrics = json.loads(run.metrics_file.read_text())
         took = metrics.get("wall_time_s")
         took_text = f" in {_duration(took)}" if isinstance(took, (int, float)) else ""
-        outcome = f"finished{took_text}: {headline(metrics)}"
-    elif failed_file.is_file():
-        failure = json.loads(failed_file.read_text())
+        outcome_text = f"finished{took_text}: {headline(metrics)}"
+    elif run.failed_file.is_file():
+        failure = json.loads(run.failed_file.read_text())
         error = str(failure.get("error", "")).strip().splitlines()
-        outcome = f"FAILED: {error[0] if error else 'see failed.json'} ({failed_file})"
+        outcome_text = f"FAILED: {error[0] if error else 'see failed.json'} ({run.failed_file})"
     else:
-        outcome = "ended without metrics.json or failed.json"
+        outcome_text = "ended without metrics.json or failed.json"
     estimate = ""
-    if left > 0 and done > 0:
-        estimate = f"; about {_duration(elapsed / done * left)} left"
-    elif left <= 0:
-        estimate = f"; all {planned} ended after {_duration(elapsed)}"
-    return f"[sweep {done} of {planned}] {run_dir.name} {outcome}{estimate}"
+    if left > 0 and this_launch > 0:
+        estimate = f"; about {_duration((now - started) / this_launch * left)} left"
+    elif left == 0:
+        estimate = f"; all {total} ended"
+    return f"[sweep {done} of {total}] {run_dir.name} {outcome_text}{estimate}"
 
 
 def finish_sweep(sweep_dir: str | Path) -> str:
@@ -100,7 +112,10 @@ def finish_sweep(sweep_dir: str | Path) -> str:
     from dbm_lightning.analysis.report import sweep_summary
 
     root = Path(sweep_dir)
-    write_sweep_hparams(root, _run_dirs(root))
+    try:
+        write_sweep_hparams(root, _run_dirs(root))
+    except (OSError, ValueError, TypeError) as exc:  # the report still comes
+        log.warning("%s: the HPARAMS experiment could not be written: %s", root, exc)
     return sweep_summary(root)
 
 
@@ -128,14 +143,15 @@ class SweepProgress(Callback):
         hydra_cfg = HydraConfig.get()
         if hydra_cfg.mode != RunMode.MULTIRUN:
             return
+        run_dir = Path(hydra_cfg.runtime.output_dir)
         try:
-            line = progress_line(Path(hydra_cfg.sweep.dir), Path(hydra_cfg.runtime.output_dir))
+            line = progress_line(run_dir.parent, run_dir)
         except (OSError, ValueError) as exc:
-            line = f"[sweep] {Path(hydra_cfg.runtime.output_dir).name} ended ({exc})"
+            line = f"[sweep] {run_dir.name} ended ({exc})"
         print(line, flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         root = Path(config.hydra.sweep.dir)
+        print(finish_sweep(root), flush=True)
         if root in _OPEN_SWEEPS:
             _OPEN_SWEEPS.remove(root)
-        print(finish_sweep(root), flush=True)

@@ -16,11 +16,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from dbm_lightning.cli import run_names  # noqa: F401  (registers ${dbm_run_name:})
@@ -36,7 +37,7 @@ from dbm_lightning.interrupts import (
     ignore_stop_signals,
     stop_on_signals,
 )
-from dbm_lightning.run_guard import RunLock
+from dbm_lightning.run_guard import IGNORED_DIFFERENCES, RunLock
 from dbm_lightning.runs import RunDir
 
 log = logging.getLogger("dbm-train")
@@ -117,7 +118,6 @@ def train_from_hydra(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    experiment = hydra_cfg.runtime.choices.get("experiment")
     if (
         sweep
         and _runs_side_by_side(hydra_cfg)
@@ -128,7 +128,9 @@ def train_from_hydra(cfg: DictConfig) -> float:
         exit_with_parent()
     try:
         with stop_on_signals():
-            metrics = run_training(cfg, output_dir, sweep=sweep, experiment=experiment)
+            metrics = run_training(
+                cfg, output_dir, sweep=sweep, extra_hparams=_named_by(cfg, hydra_cfg)
+            )
     except RunFolderError as exc:  # the folder is another run's: nothing is written there
         print(f"dbm-train: {exc}", file=sys.stderr)
         raise SystemExit(2) from None  # a sweep stops too: it was launched into the wrong folder
@@ -156,6 +158,19 @@ def train_from_hydra(cfg: DictConfig) -> float:
             f"TensorBoard logs: {metrics['tensorboard_dir']}\n  tensorboard --logdir {output_dir}"
         )
     return float(metrics["val_best"]["acc"])
+
+
+def _named_by(cfg: DictConfig, hydra_cfg: DictConfig) -> dict[str, Any]:
+    """What names the run beyond its config: the ``experiment=`` file and the command line's
+    overrides (a config key's value as the config has it, a group's choice as written)."""
+    named: dict[str, Any] = {"experiment": hydra_cfg.runtime.choices.get("experiment")}
+    for override in hydra_cfg.overrides.task:
+        key, _, text = str(override).lstrip("+~").partition("=")
+        if key.startswith("hydra") or key in IGNORED_DIFFERENCES:
+            continue
+        value = OmegaConf.select(cfg, key, default=None)
+        named[key] = value if isinstance(value, (bool, int, float, str)) else text
+    return named
 
 
 def _runs_side_by_side(hydra_cfg: DictConfig) -> bool:
@@ -206,10 +221,9 @@ def main() -> None:
     os.environ[LAUNCHER_PID] = str(os.getpid())
     try:
         app()
-        finish_unfinished_sweep()  # a sweep that a failed job cut short ends with its report
     except SystemExit as exc:
         if exc.code != 2:  # 2: the sweep was launched into a folder that is not its own
-            finish_unfinished_sweep()
+            finish_unfinished_sweep()  # a sweep that a failed job cut short: its report too
         raise
     except RunInterrupted as exc:
         print(f"dbm-train: {_stopped_message(exc)}", file=sys.stderr)
@@ -217,6 +231,10 @@ def main() -> None:
     except KeyboardInterrupt:  # Ctrl-C reaching a sweep's launcher (its jobs stop themselves)
         print("dbm-train: stopped by SIGINT", file=sys.stderr)
         raise SystemExit(128 + 2) from None
+    except BaseException:  # a job's error re-raised as it is (HYDRA_FULL_ERROR=1)
+        finish_unfinished_sweep()
+        raise
+    finish_unfinished_sweep()
 
 
 if __name__ == "__main__":

@@ -164,8 +164,8 @@ class DBMClassifier(pl.LightningModule):
         self._eval_windows: dict[str, list[tuple[torch.Tensor, ...]]] = {"val": [], "test": []}
         self._best_val_acc = float("nan")
         self.val_history: list[dict[str, float]] = []
-        """One entry per validation epoch: ``epoch``, ``acc``, ``macro_f1``, ``balanced_acc``,
-        ``loss``."""
+        """One entry per validation epoch: ``epoch``, ``loss`` and every metric of the epoch
+        (``acc``, ``macro_f1``, ``balanced_acc``, ``f1/<class>``), as ``val/*`` logs them."""
         self.confusion_matrices: dict[str, np.ndarray] = {}
         """Last epoch's row-normalised confusion matrix per stage (rows = true class)."""
 
@@ -239,15 +239,10 @@ class DBMClassifier(pl.LightningModule):
         """Best epoch ``val/acc`` seen so far (NaN before any validation epoch)."""
         return self._best_val_acc
 
-    def best_epoch(self, monitor: str, mode: str = "max") -> dict[str, float] | None:
-        """The validation metrics of the first epoch with the best ``monitor`` (``val/acc``,
-        ``val/macro_f1``, ...), as the best checkpoint chose it; ``None`` before any."""
-        key = monitor.removeprefix("val/")
-        scored = [h for h in self.val_history if math.isfinite(h.get(key, math.nan))]
-        if not scored:
-            return None
-        sign = 1.0 if mode == "max" else -1.0
-        return max(scored, key=lambda h: (sign * h[key], -h["epoch"]))
+    def val_epoch(self, epoch: int) -> dict[str, float] | None:
+        """The validation metrics of ``epoch`` (0-based), ``None`` when it was not validated
+        here (a run resumed from a checkpoint that kept no history)."""
+        return next((h for h in self.val_history if h["epoch"] == epoch), None)
 
     def _metrics(self, stage: str) -> ConfusionCounts:
         return {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[
@@ -458,7 +453,7 @@ class DBMClassifier(pl.LightningModule):
         loss = self.trainer.callback_metrics.get("val/loss")
         entry = {
             "epoch": int(self.current_epoch),
-            **{k: float(out[k]) for k in ("acc", "macro_f1", "balanced_acc")},
+            **{k: float(v) for k, v in out.items()},
             "loss": float(loss) if loss is not None else math.nan,
         }
         self.val_history = [h for h in self.val_history if h["epoch"] != entry["epoch"]]
