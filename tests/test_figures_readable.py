@@ -125,8 +125,12 @@ def test_dbm_sample_sessions_give_one_share_panel(shared_data: Path) -> None:
 def test_generic_part_names_of_the_dbm_file_are_explained(shared_data: Path) -> None:
     parts = load_dbm_mat(_sample_mat(shared_data))[0].bodyparts
     assert parts[0] == "part1"
-    assert part_title(parts[0], parts) == "body part 1 (the file names no parts)"
-    assert part_title(parts[3], parts) == "body part 4 (the file names no parts)"
+    assert part_title(parts[0], parts) == (
+        "head (body part 1 in the original DBM order; the file names no parts)"
+    )
+    assert part_title(parts[3], parts).startswith("right ear (body part 4 ")
+    four = ("part1", "part2", "part3", "part4")  # not the DBM layout: no name is given
+    assert part_title("part2", four) == "body part 2 (the file names no parts)"
 
 
 def test_real_part_names_are_kept() -> None:

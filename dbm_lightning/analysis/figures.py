@@ -68,17 +68,29 @@ FIGURE_TITLES = {
 _GENERIC_PART = re.compile(r"part(\d+)")
 
 
+DBM_PART_ORDER = ("head", "nose", "left ear", "right ear", "body centre", "tail base")
+"""The six tracked parts of the original DBM code's data, in their order (its DeepLabCut CSV:
+``../shared/DESIGN.md``); the DBM .mat file holds six parts and names none."""
+
+
 def part_title(part: str, bodyparts: Sequence[str]) -> str:
     """How to name body part ``part`` in a figure title.
 
     When every name is a generic ``part1``, ``part2``, ... (what
-    :func:`dbm_lightning.io.dbm_mat.load_dbm_mat` assigns, because the DBM .mat file names no
-    parts and neither its upstream README nor DESIGN.md documents their order), say so:
-    ``"body part 1 (the file names no parts)"``; otherwise the name itself."""
+    :func:`dbm_lightning.io.dbm_mat.load_dbm_mat` assigns: the DBM .mat file names no parts),
+    say so, and with six parts give the name of the original code's order
+    (:data:`DBM_PART_ORDER`): ``"head (body part 1 in the original DBM order; the file names
+    no parts)"``; otherwise the name itself."""
     match = _GENERIC_PART.fullmatch(part)
-    if match and all(_GENERIC_PART.fullmatch(b) for b in bodyparts):
-        return f"body part {int(match.group(1))} (the file names no parts)"
-    return part
+    if not (match and all(_GENERIC_PART.fullmatch(b) for b in bodyparts)):
+        return part
+    index = int(match.group(1))
+    if len(bodyparts) == len(DBM_PART_ORDER) and 1 <= index <= len(DBM_PART_ORDER):
+        return (
+            f"{DBM_PART_ORDER[index - 1]} (body part {index} in the original DBM order; "
+            "the file names no parts)"
+        )
+    return f"body part {index} (the file names no parts)"
 
 
 def share_layout(mice: Sequence[str | None], days: Sequence[int | None]) -> tuple[str, str]:
