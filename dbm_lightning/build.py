@@ -168,6 +168,13 @@ class EpochTensorBoardLogger(TensorBoardLogger):
         epoch = metrics.pop("epoch", None)
         super().log_metrics(metrics, int(epoch) if epoch is not None else step)
 
+    @rank_zero_only
+    def save(self) -> None:
+        """Flush the events; no ``hparams.yaml`` (the checkpoint holds the hyperparameters, and
+        ``hparams.json`` the HPARAMS tab's)."""
+        if self._experiment is not None:
+            self._experiment.flush()
+
 
 def build_logger(cfg: Mapping[str, Any], output_dir: Path) -> TensorBoardLogger | bool:
     """A TensorBoard logger, curves against the epoch (``False`` for ``logger=none``); the

@@ -134,12 +134,17 @@ class RunDir:
 
     @property
     def tensorboard_dir(self) -> Path:
-        """Where the run's TensorBoard events are (as its ``metrics.json`` says, else
-        ``RUN/tensorboard``)."""
+        """Where the run's TensorBoard events are: as its ``metrics.json`` says, else the run
+        folder itself (``RUN/tensorboard`` for a run made before they moved there)."""
         metrics = self.read_metrics()
         if metrics and metrics.get("tensorboard_dir"):
             return Path(metrics["tensorboard_dir"])
-        return self.path / self.TENSORBOARD
+        old = self.path / self.TENSORBOARD
+        return old if old.is_dir() else self.path
+
+    def event_files(self) -> list[Path]:
+        """The TensorBoard event files in the run folder itself."""
+        return sorted(self.path.glob("events.out.tfevents.*"))
 
     # ------------------------------------------------------------------ records
     def is_finished(self) -> bool:
@@ -209,8 +214,8 @@ class RunDir:
 
     def products(self) -> list[Path]:
         """What a run made in this folder besides its config and outcome files: checkpoints,
-        model file, microstates, TensorBoard events, held-out tables, figures, data summary
-        (those that exist)."""
+        model file, microstates, TensorBoard events (in the folder, or in ``tensorboard/`` for
+        older runs), held-out tables, figures, data summary (those that exist)."""
         names = [
             self.CHECKPOINTS,
             self.MODEL,
@@ -223,7 +228,7 @@ class RunDir:
             self.DATA_SUMMARY,
             HPARAMS_FILE,
         ]
-        return [self.path / n for n in names if (self.path / n).exists()]
+        return [self.path / n for n in names if (self.path / n).exists()] + self.event_files()
 
     def write_config(self, cfg: Mapping[str, Any]) -> Path:
         """Write the resolved run config as ``config.yaml``."""

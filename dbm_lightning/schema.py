@@ -44,7 +44,6 @@ from dbm_lightning.models.lightning import OptimConfig
 from dbm_lightning.models.losses import LossConfig
 from dbm_lightning.preprocess import PreprocessConfig
 from dbm_lightning.ranges import at_least, one_of, satisfies
-from dbm_lightning.runs import RunDir
 
 __all__ = [
     "GROUPS",
@@ -98,11 +97,13 @@ class MicrostatesConfig:
 
 @dataclass
 class LoggerConfig:
-    """``logger``: TensorBoard (``save_dir`` ``None`` = the run folder) or none."""
+    """``logger``: TensorBoard or none. ``save_dir`` ``None`` and ``name`` ``""``: the events
+    in the run folder itself, so that TensorBoard pointed at a sweep names each run as its
+    folder (``0_experiment=baseline,seed=0``)."""
 
     kind: str = field(default="tensorboard", metadata=one_of(("tensorboard", "none"), "logger"))
     save_dir: str | None = None
-    name: str = RunDir.TENSORBOARD
+    name: str = ""
     version: str = ""
 
 

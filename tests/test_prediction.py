@@ -35,7 +35,7 @@ from dbm_lightning.prediction import (
     run_lengths,
     smooth_probabilities,
 )
-from dbm_lightning.runs import load_model
+from dbm_lightning.runs import RunDir, load_model
 from dbm_lightning.training import run_training
 
 CLIP = "raw_clip{}DLC_resnet50_OpenFieldHighResApr8shuffle1_1030000"
@@ -369,7 +369,7 @@ def test_predict_new_synthetic_sessions(synthetic_run: dict, tmp_path: Path) -> 
     _check_figures(figures)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    events = EventAccumulator(str(RunDir(run_dir).tensorboard_dir), size_guidance={"images": 0})
     events.Reload()
     assert {f"figures/{name}" for name in FIGURES} <= set(events.Tags()["images"])
     out = tmp_path / "b"
