@@ -15,7 +15,7 @@ a report lists configurations in the sweep's order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -436,7 +436,13 @@ def find_runs(root: str | Path) -> list[RunRecord]:
     return read_sweep(root).runs
 
 
+def varying_override_keys(jobs: Sequence[Mapping[str, str]]) -> list[str]:
+    """The keys of ``jobs`` (each a run's or planned job's overrides) whose value is not the
+    same in every one (a key some lack varies), in the order they first appear."""
+    keys = list(dict.fromkeys(k for job in jobs for k in job))
+    return [k for k in keys if len({job.get(k) for job in jobs}) > 1]
+
+
 def varying_keys(runs: Sequence[RunRecord]) -> set[str]:
     """Override keys whose value is not the same in every run (a key some runs lack varies)."""
-    keys = {k for r in runs for k in r.overrides}
-    return {k for k in keys if len({r.overrides.get(k) for r in runs}) > 1}
+    return set(varying_override_keys([r.overrides for r in runs]))

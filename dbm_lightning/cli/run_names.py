@@ -21,17 +21,11 @@ from dbm_lightning.analysis.sweep_runs import (
     parse_overrides,
     planned_jobs,
     read_overrides,
+    varying_override_keys,
 )
 from dbm_lightning.runs import RunDir
 
 RESOLVER = "dbm_run_name"
-
-
-def varying_keys(jobs: Sequence[Mapping[str, str]]) -> list[str]:
-    """The override keys whose value is not the same in every job (or missing in some), in
-    the order they first appear."""
-    keys = list(dict.fromkeys(k for job in jobs for k in job))
-    return [k for k in keys if len({job.get(k) for job in jobs}) > 1]
 
 
 def run_name(overrides: Sequence[str], jobs: Sequence[Mapping[str, str]]) -> str:
@@ -39,7 +33,7 @@ def run_name(overrides: Sequence[str], jobs: Sequence[Mapping[str, str]]) -> str
     that planned ``jobs``: its ``key=value`` pairs of the varying keys, in the sweep's order,
     joined by commas (``"single"`` when nothing varies: a sweep of one job)."""
     mine = parse_overrides(overrides)
-    parts = [f"{k}={mine[k]}" for k in varying_keys(jobs) if k in mine]
+    parts = [f"{k}={mine[k]}" for k in varying_override_keys(jobs) if k in mine]
     return ",".join(parts).replace("/", "_") or "single"
 
 

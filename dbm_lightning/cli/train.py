@@ -24,6 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from dbm_lightning.analysis.sweep_runs import parse_overrides
 from dbm_lightning.cli import run_names  # noqa: F401  (registers ${dbm_run_name:})
 from dbm_lightning.cli.config import composition_problems, conf_dir
 from dbm_lightning.cli.results_text import explain
@@ -37,7 +38,7 @@ from dbm_lightning.interrupts import (
     ignore_stop_signals,
     stop_on_signals,
 )
-from dbm_lightning.run_guard import IGNORED_DIFFERENCES, RunLock
+from dbm_lightning.run_guard import RunLock
 from dbm_lightning.runs import RunDir
 
 log = logging.getLogger("dbm-train")
@@ -164,10 +165,7 @@ def _named_by(cfg: DictConfig, hydra_cfg: DictConfig) -> dict[str, Any]:
     """What names the run beyond its config: the ``experiment=`` file and the command line's
     overrides (a config key's value as the config has it, a group's choice as written)."""
     named: dict[str, Any] = {"experiment": hydra_cfg.runtime.choices.get("experiment")}
-    for override in hydra_cfg.overrides.task:
-        key, _, text = str(override).lstrip("+~").partition("=")
-        if key.startswith("hydra") or key in IGNORED_DIFFERENCES:
-            continue
+    for key, text in parse_overrides(hydra_cfg.overrides.task).items():
         value = OmegaConf.select(cfg, key, default=None)
         named[key] = value if isinstance(value, (bool, int, float, str)) else text
     return named
