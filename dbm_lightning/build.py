@@ -269,6 +269,7 @@ def build_trainer(
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         deterministic=cfg["deterministic"],
+        use_distributed_sampler=False,  # DBMDataModule shares the windows between processes
         **trainer_arguments(cfg),
     )
     return trainer, checkpoint

@@ -23,6 +23,8 @@ NOTICES: tuple[str, ...] = (
     r"The `srun` command is available on your system but is not used",
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    # DDP: the epoch metrics are computed from counts summed over the processes already
+    r"It is recommended to use `self.log\('[^']*', \.\.\., sync_dist=True\)`",
 )
 """The filtered notices (regular expressions searched in the message)."""
 

@@ -61,8 +61,16 @@ __all__ = [
 OMEGACONF_MISSING = "???"
 """OmegaConf's mark of a mandatory value."""
 
-TRAINER_SET_BY_CODE = ("logger", "callbacks", "plugins", "deterministic", "default_root_dir")
-"""``pl.Trainer`` arguments ``build_trainer`` passes itself (not ``trainer`` keys)."""
+TRAINER_SET_BY_CODE = (
+    "logger",
+    "callbacks",
+    "plugins",
+    "deterministic",
+    "default_root_dir",
+    "use_distributed_sampler",
+)
+"""``pl.Trainer`` arguments ``build_trainer`` passes itself (not ``trainer`` keys); the data
+module shares the windows between DDP processes itself."""
 
 
 @dataclass

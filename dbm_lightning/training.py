@@ -40,6 +40,7 @@ from dbm_lightning.build import (
 from dbm_lightning.checkpoints import check_compatible, read_checkpoint
 from dbm_lightning.config_check import plain_config, validate_config
 from dbm_lightning.data import DBMDataModule
+from dbm_lightning.ddp import PLAN_FILE, is_main_process, wait_for_plan, write_plan
 from dbm_lightning.errors import ConfigError, DataFormatError
 from dbm_lightning.evaluation.files import write_evaluation
 from dbm_lightning.evaluation.heldout import (
@@ -119,10 +120,20 @@ def run_training(
     ``checkpoints/last.ckpt``); it must have been trained on the same body parts, classes and
     features. Resuming a run killed mid-epoch repeats that epoch and ends with the same
     metrics as an uninterrupted run with the same seed (on the CPU).
+
+    With several processes (``trainer=ddp``, :mod:`dbm_lightning.ddp`), only the main one
+    locks and writes the folder; the others wait for its plan, train beside it and return
+    ``{}``.
     """
     # config mistakes stop here, before anything is written or read; defaults filled in
     cfg = validate_config(plain_config(cfg, throw_on_missing=True))
     run = RunDir(output_dir)
+    if not is_main_process():
+        if is_classic(cfg):
+            return {}  # a classic model is fitted by the main process alone
+        cfg["ckpt_path"] = wait_for_plan(run.path)["ckpt_path"]
+        _train_in(cfg, run, Action.RESUME, callbacks, sweep, dict(extra_hparams or {}))
+        return {}
     with RunLock(run):
         action = claim_folder(run, cfg, sweep=sweep)
         if action is Action.SKIP:
@@ -181,7 +192,9 @@ def _train_in(
     sweep: bool,
     extra_hparams: dict[str, Any],
 ) -> dict[str, Any]:
-    """The run once its folder is claimed (see :func:`run_training`)."""
+    """The run once its folder is claimed (see :func:`run_training`); in a DDP process other
+    than the main one, the same steps without writing anything."""
+    main = is_main_process()
     seed = cfg["seed"]
     if cfg["torch_threads"]:
         torch.set_num_threads(cfg["torch_threads"])
@@ -209,15 +222,22 @@ def _train_in(
     )
     classic_model = build_classic_model(cfg) if classic else None
 
-    start_over(run, action, bool(cfg["overwrite"]))  # from here on, the folder is this run's
-    run.write_config(cfg)
-    run.write_data_summary(data_summary)
-    log.info("%s", describe_data(data_summary))
+    if main:
+        start_over(run, action, bool(cfg["overwrite"]))  # from here on, the folder is this run's
+        run.write_config(cfg)
+        run.write_data_summary(data_summary)
+        log.info("%s", describe_data(data_summary))
+        if trainer is not None and trainer[0].world_size > 1:
+            write_plan(run.path, ckpt_path)
 
     if module is None:
         fit = _fit_classic(cfg, run, dm, classic_model)
     else:
-        fit = _fit_deep(cfg, run, dm, module, ckpt_path, trainer, fits_microstates(cfg, sweep))
+        fit = _fit_deep(
+            cfg, run, dm, module, ckpt_path, trainer, main and fits_microstates(cfg, sweep)
+        )
+        if not main:
+            return {}  # the main process evaluates and writes the results
         if cfg["ensemble"]["classic"] and _member_usable(cfg, dm):
             fit["ensemble_member"] = _fit_member(cfg, run, dm)
     if classic:  # saved first, then again with the post-processing the held-out step chose
@@ -276,12 +296,14 @@ def _fit_deep(
     best checkpoint, fit microstates."""
     trainer, checkpoint = built
     logger = trainer.logger
-    if logger:
+    if logger and trainer.is_global_zero:
         log.info("TensorBoard logs: %s  (tensorboard --logdir %s)", logger.log_dir, run.path)
 
     fit_started = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - fit_started
+    if trainer.is_global_zero:
+        (run.path / PLAN_FILE).unlink(missing_ok=True)  # every process has read it
 
     val_final = _scalar_metrics(trainer.callback_metrics, "val/")
     if ckpt_path and not val_final and dm.has_val:
@@ -291,7 +313,8 @@ def _fit_deep(
         val_final = _scalar_metrics(trainer.callback_metrics, "val/")
     best_path = checkpoint.best_model_path or None
     best_score = checkpoint.best_model_score
-    best_epoch = int(read_checkpoint(best_path)["epoch"]) if best_path else None
+    main = trainer.is_global_zero
+    best_epoch = int(read_checkpoint(best_path)["epoch"]) if best_path and main else None
     best = (module.val_epoch(best_epoch) if best_epoch is not None else None) or {}
     test_metrics: dict[str, float] = {}
     fast_dev_run = bool(cfg["trainer"]["fast_dev_run"])

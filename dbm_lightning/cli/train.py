@@ -13,6 +13,7 @@ Examples::
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ from dbm_lightning.cli.results_text import explain
 from dbm_lightning.cli.sweep_callbacks import finish_unfinished_sweep
 from dbm_lightning.console import quiet_third_party
 from dbm_lightning.data.splits import SplitLeakError
+from dbm_lightning.ddp import is_main_process
 from dbm_lightning.errors import ConfigError, DataFormatError, RunFolderError
 from dbm_lightning.interrupts import (
     RunInterrupted,
@@ -151,6 +153,8 @@ def train_from_hydra(cfg: DictConfig) -> float:
             print(f"dbm-train: {_user_message(exc)}", file=sys.stderr)
             raise SystemExit(2) from None
         raise
+    if not is_main_process():
+        return math.nan  # a DDP process beside the main one, which reports the results
     log.info("metrics: %s", RunDir(output_dir).metrics_file)
     if not sweep and explain(metrics):
         print(explain(metrics))

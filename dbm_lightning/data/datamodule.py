@@ -95,12 +95,18 @@ class EpochShuffleSampler(Sampler[int]):
     depend on how many epochs this process has already run, a run resumed from an epoch-end
     checkpoint sees the same batches as an uninterrupted one (a plain shuffled loader draws
     from a generator whose state a checkpoint does not keep).
+
+    With ``replicas`` processes (DDP), process ``rank`` takes every ``replicas``-th item of the
+    epoch's order, the order padded with its first items to a multiple of ``replicas`` (as
+    ``torch.utils.data.DistributedSampler`` does), so every process has as many steps.
     """
 
-    def __init__(self, n: int, seed: int = 0, epoch: int = 0) -> None:
+    def __init__(self, n: int, seed: int = 0, epoch: int = 0, replicas: int = 1, rank: int = 0):
         self.n = int(n)
         self.seed = int(seed)
         self.epoch = int(epoch)
+        self.replicas = max(int(replicas), 1)
+        self.rank = int(rank)
 
     def set_epoch(self, epoch: int) -> None:
         """Use the order of ``epoch``."""
@@ -108,10 +114,20 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        return iter(rng.permutation(self.n).tolist())
+        order = rng.permutation(self.n)
+        if self.replicas > 1:
+            order = np.resize(order, len(self) * self.replicas)[self.rank :: self.replicas]
+        return iter(order.tolist())
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.replicas)
+
+
+def process_share(n: int, replicas: int, rank: int) -> list[int]:
+    """The evaluation items of process ``rank`` of ``replicas``: one contiguous block each,
+    every item in exactly one block (no padding, so no window is scored twice)."""
+    bounds = np.linspace(0, n, max(replicas, 1) + 1).round().astype(int)
+    return list(range(bounds[rank], bounds[rank + 1]))
 
 
 class DBMDataModule(pl.LightningDataModule):
@@ -383,10 +399,16 @@ class DBMDataModule(pl.LightningDataModule):
         ds = self.datasets.get(split)
         if ds is None:
             return []
-        sampler = None
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        sampler: Sampler[int] | list[int] | None = None
         if shuffle:
-            sampler = EpochShuffleSampler(len(ds), self.seed, epoch=self._resume_epoch)
+            sampler = EpochShuffleSampler(
+                len(ds), self.seed, epoch=self._resume_epoch, replicas=replicas, rank=rank
+            )
             self._train_sampler = sampler
+        elif replicas > 1:
+            sampler = process_share(len(ds), replicas, rank)
         return DataLoader(
             ds,
             batch_size=self.batch_size,

@@ -281,8 +281,20 @@ class DBMClassifier(pl.LightningModule):
     def _log_loss(self, stage: str) -> None:
         sums = self._loss_sums[stage]
         self._loss_sums[stage] = None
+        if self._processes > 1:  # every process's frames: the sums of all of them
+            local = torch.zeros(2, dtype=torch.float64, device=self.device)
+            if sums is not None:
+                local = torch.stack([sums[0].double(), sums[1].double()])
+            total = _all_reduce(local)
+            sums = (total[0].float(), total[1]) if total[1] > 0 else None
         if sums is not None:
             self.log(f"{stage}/loss", sums[0] / sums[1], prog_bar=stage != "test")
+
+    @property
+    def _processes(self) -> int:
+        """How many processes train this model together (DDP), 1 without a trainer."""
+        trainer = self._trainer
+        return int(trainer.world_size) if trainer is not None else 1
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")
@@ -390,9 +402,12 @@ class DBMClassifier(pl.LightningModule):
         """Average the epoch's overlapping windows per frame (taper-weighted class
         probabilities, :mod:`dbm_lightning.models.inference`) and count every frame once."""
         windows = self._eval_windows.get(stage) or []
+        self._eval_windows[stage] = []
+        if self._processes > 1:
+            self._score_overlapping_shared(stage, windows)
+            return
         if not windows:
             return
-        self._eval_windows[stage] = []
         starts = torch.cat([w[0] for w in windows]).to(self.device)
         probs = torch.cat([w[1] for w in windows])
         targets = torch.cat([w[2] for w in windows])
@@ -406,12 +421,40 @@ class DBMClassifier(pl.LightningModule):
         labels[frames] = targets.reshape(-1)  # every window holding a frame has its label
         self._metrics(stage).update(sums, labels)
 
+    def _score_overlapping_shared(
+        self, stage: str, windows: list[tuple[torch.Tensor, ...]]
+    ) -> None:
+        """:meth:`_score_overlapping` with the windows spread over DDP processes: the per-frame
+        sums of every process added up, then each process counts every ``world_size``-th frame,
+        so the counts summed over processes hold every frame once, as in one process."""
+        device = self.device
+        local = [0, 0, 0]
+        if windows:
+            width, c = windows[0][1].shape[1:]
+            local = [int(max(int(w[0].max()) for w in windows)) + width, width, c]
+        n_frames, width, c = _all_reduce(torch.tensor(local, device=device), "max").tolist()
+        if n_frames == 0:
+            return
+        sums = torch.zeros(n_frames, c, dtype=torch.float32, device=device)
+        weight_sums = torch.zeros(n_frames, dtype=torch.float32, device=device)
+        labels = torch.full((n_frames,), IGNORE_INDEX, dtype=torch.long, device=device)
+        if windows:
+            starts = torch.cat([w[0] for w in windows]).to(device)
+            accumulate_windows(
+                torch.cat([w[1] for w in windows]), starts, window_weights(width), sums, weight_sums
+            )
+            frames = (starts[:, None] + torch.arange(width, device=device)).reshape(-1)
+            labels[frames] = torch.cat([w[2] for w in windows]).reshape(-1)
+        sums, labels = _all_reduce(sums), _all_reduce(labels, "max")
+        mine = torch.arange(n_frames, device=device) % self._processes == self.global_rank
+        self._metrics(stage).update(sums[mine], labels[mine])
+
     def _epoch_end(self, stage: str) -> dict[str, float]:
         self._log_loss(stage)
         if stage != "train":
             self._score_overlapping(stage)
         metrics = self._metrics(stage)
-        if metrics.update_count == 0:
+        if metrics.update_count == 0 and self._processes == 1:  # with DDP: another may have
             return {}
         confusion = metrics.compute().clone()
         metrics.reset()
@@ -422,7 +465,7 @@ class DBMClassifier(pl.LightningModule):
             self.log(f"{stage}/{key}", value, prog_bar=key == "acc" and stage != "test")
         cm = confusion.detach().cpu().numpy()
         self.confusion_matrices[stage] = normalise_rows(cm)
-        if stage in ("val", "test") and not self.trainer.sanity_checking:
+        if stage in ("val", "test") and not self.trainer.sanity_checking and self.global_rank == 0:
             self._log_confusion_figure(stage, cm)
         return out
 
@@ -438,7 +481,10 @@ class DBMClassifier(pl.LightningModule):
             )
 
     def on_train_epoch_end(self) -> None:
-        self._train_frames = self.train_frames_seen
+        pending = self._train_frames_pending
+        if pending is not None and self._processes > 1:
+            pending = _all_reduce(pending)  # every process's frames
+        self._train_frames += int(pending) if pending is not None else 0
         self._train_frames_pending = None
         self._epoch_end("train")
 
@@ -498,3 +544,15 @@ class DBMClassifier(pl.LightningModule):
         return torch.optim.Adam(
             self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
         )
+
+
+def _all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """``tensor`` reduced (``"sum"`` or ``"max"``) over the processes of the DDP group, a new
+    tensor; ``tensor`` itself when no process group is running."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return tensor
+    out = tensor.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+    return out
