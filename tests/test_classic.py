@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_process import run_cli
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from dbm_lightning.build import build_datamodule
@@ -294,10 +293,7 @@ def test_ckpt_path_with_a_classic_model_is_a_clear_error(tmp_path: Path) -> None
 
 def test_deep_and_classic_multirun_side_by_side_in_the_report(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    cmd = [
-        sys.executable,
-        "-m",
-        "dbm_lightning.cli.train",
+    args = [
         "-m",
         "model=dbm_baseline,random_forest",
         "seed=0,1",
@@ -309,7 +305,7 @@ def test_deep_and_classic_multirun_side_by_side_in_the_report(tmp_path: Path) ->
         "trainer.limit_train_batches=2",
         "trainer.enable_progress_bar=false",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = run_cli("dbm-train", args, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list(sweep_dir.rglob("metrics.json"))) == 4, proc.stderr[-3000:]
     assert report_main([str(sweep_dir)]) == 0
@@ -335,11 +331,9 @@ def test_dbm_predict_applies_a_classic_run_to_a_new_session(runs: dict, tmp_path
     )
     source = data / "m01_day1.csv"
     out = tmp_path / "pred"
-    done = subprocess.run(
+    done = run_cli(
+        "dbm-predict",
         [
-            sys.executable,
-            "-m",
-            "dbm_lightning.cli.predict",
             "--ckpt",
             runs["classic"]["model_file"],
             "--input",
@@ -348,9 +342,6 @@ def test_dbm_predict_applies_a_classic_run_to_a_new_session(runs: dict, tmp_path
             str(out),
             "--no-progress",
         ],
-        capture_output=True,
-        text=True,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     frames = pd.read_csv(out / "m01_day1.frames.csv")

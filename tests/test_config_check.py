@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_process import run_cli
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
@@ -334,8 +335,7 @@ def test_registered_model_keys_come_from_its_signature(default_cfg: dict) -> Non
 
 
 def _dbm_train(args: list[str]) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "dbm_lightning.cli.train", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return run_cli("dbm-train", args, timeout=120)
 
 
 def test_dbm_train_config_mistakes(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_process import CliProcess, run_cli, start_cli
 from helpers import TINY_DATA
 
 from dbm_lightning.checkpoints import read_checkpoint
@@ -63,8 +63,7 @@ def _copy(src: Path, dst: Path) -> Path:
 
 
 def _dbm_train(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "dbm_lightning.cli.train", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return run_cli("dbm-train", args, timeout=timeout)
 
 
 # ------------------------------------------------------------------ a finished run is kept
@@ -145,7 +144,7 @@ def test_a_failure_before_training_leaves_the_finished_metrics(
 # ------------------------------------------------------------------ signals
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_for(path: Path, proc: CliProcess, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not path.is_file():
         assert proc.poll() is None, proc.communicate()[1][-3000:]
@@ -171,8 +170,7 @@ def test_a_stop_signal_fails_the_run_and_the_same_command_resumes_it(
     setting the folder is refused, and the same command again resumes and ends with the
     metrics of a run that was never stopped."""
     folder = tmp_path / "run"
-    cmd = [sys.executable, "-m", "dbm_lightning.cli.train", *LONG, f"hydra.run.dir={folder}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_cli("dbm-train", [*LONG, f"hydra.run.dir={folder}"])
     _wait_for(folder / "checkpoints" / "last.ckpt", proc)
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
@@ -220,8 +218,7 @@ def test_a_killed_joblib_sweep_takes_its_workers_along_and_resumes(
     from last.ckpt, and the seed-0 run ends as a run that was never stopped."""
     sweep_dir = tmp_path / "sweep"
     args = _sweep(sweep_dir, ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"])
-    cmd = [sys.executable, "-m", "dbm_lightning.cli.train", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_cli("dbm-train", args)
     deadline = time.monotonic() + 180
     while len(list(sweep_dir.glob("*/checkpoints/last.ckpt"))) < 2:
         assert proc.poll() is None, proc.communicate()[1][-3000:]

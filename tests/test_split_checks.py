@@ -8,11 +8,10 @@ import gzip
 import logging
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_process import run_cli
 
 from dbm_lightning.build import build_datamodule
 from dbm_lightning.cli.config import compose_config
@@ -237,10 +236,7 @@ def test_dbm_train_split_mistake_is_one_line_exit_2(
         data = tmp_path / "one"
         data.mkdir()
         shutil.copyfile(synth_folder / "m01_day1.csv", data / "m01_day1.csv")
-    cmd = [
-        sys.executable,
-        "-m",
-        "dbm_lightning.cli.train",
+    args = [
         "data=dlc",
         f"data.path={data}",
         "data.window=100",
@@ -248,7 +244,7 @@ def test_dbm_train_split_mistake_is_one_line_exit_2(
         *overrides,
         f"hydra.run.dir={tmp_path / 'run'}",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = run_cli("dbm-train", args, timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("dbm-train:")]

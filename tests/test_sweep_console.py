@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_process import run_cli
 from helpers import TINY_DATA
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -30,8 +30,7 @@ TINY = [
 
 
 def _dbm_train(args: list[str]) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "dbm_lightning.cli.train", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    return run_cli("dbm-train", args, timeout=400)
 
 
 def _plugin(content: bytes) -> plugin_data_pb2.HParamsPluginData:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_process import run_cli
 
 from dbm_lightning.cli.report import main as report_main
 
@@ -27,8 +27,7 @@ TINY = [
 
 
 def _dbm_train(args: list[str], timeout: int = 420) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "dbm_lightning.cli.train", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return run_cli("dbm-train", args, timeout=timeout)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_process import run_cli
 
 from dbm_lightning.build import build_datamodule
 from dbm_lightning.cli.config import compose_config
@@ -105,12 +106,11 @@ def test_short_training_beats_majority_and_reloads(tmp_path: Path) -> None:
 
 
 def test_dbm_train_console_script(tmp_path: Path, tiny_data: list[str]) -> None:
-    """`dbm-train` through Hydra in a subprocess writes metrics.json and the resolved config."""
+    """The installed `dbm-train` script, started as users start it, writes metrics.json and the
+    resolved config (the other command tests fork it from a server, tests/cli_process.py)."""
     out = tmp_path / "run"
     cmd = [
-        sys.executable,
-        "-m",
-        "dbm_lightning.cli.train",
+        str(Path(sys.executable).parent / "dbm-train"),
         *tiny_data,
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
@@ -169,12 +169,12 @@ def test_dbm_train_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     synth_main(["--out", str(folder), "--mice", "1", "--days", "2", "--frames", "300"])
     bad = folder / "m01_day1.csv"
     bad.write_text(bad.read_text()[:2000])  # cut mid-row, as a copy that did not finish
-    base = [sys.executable, "-m", "dbm_lightning.cli.train", "data=dlc"]
+    base = ["data=dlc"]
     for args, expected in (
         ([f"data.path={folder}", f"hydra.run.dir={tmp_path / 'a'}"], [str(bad), "truncated"]),
         ([f"hydra.run.dir={tmp_path / 'b'}"], ["data.path is required"]),
     ):
-        proc = subprocess.run([*base, *args], capture_output=True, text=True, timeout=120)
+        proc = run_cli("dbm-train", [*base, *args], timeout=120)
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
         for text in expected:
