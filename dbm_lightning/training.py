@@ -302,6 +302,8 @@ def _fit_deep(
     fit_started = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - fit_started
+    # read before the test step: it loads the best checkpoint, with that epoch's counters
+    train_frames, train_frames_per_s = module.train_frames_seen, module.train_frames_per_s
     if trainer.is_global_zero:
         (run.path / PLAN_FILE).unlink(missing_ok=True)  # every process has read it
 
@@ -347,8 +349,8 @@ def _fit_deep(
         "n_features": dm.n_features,
         "epochs": trainer.current_epoch,
         "fit_time_s": fit_seconds,
-        "train_frames": module.train_frames_seen,
-        "train_frames_per_s": module.train_frames_per_s,
+        "train_frames": train_frames,
+        "train_frames_per_s": train_frames_per_s,
         "microstates": microstates_info,
         "tensorboard_dir": logger.log_dir if logger else None,
     }

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_process import run_cli, start_cli
 
 from dbm_lightning.cli.config import compose_config
 from dbm_lightning.cli.report import main as report_main
@@ -72,12 +72,12 @@ def test_a_slurm_sweep_survives_a_preemption(slurm_conf: str, tmp_path: Path) ->
     env = {**os.environ, "SLURM_CONF": slurm_conf}
     sweep_dir = tmp_path / "sweep"
     cmd = [
-        sys.executable, "-m", "dbm_lightning.cli.train", "-m", "hydra/launcher=slurm",
+        "-m", "hydra/launcher=slurm",
         "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
         "hydra.launcher.timeout_min=10", "hydra.launcher.array_parallelism=1",
         f"hydra.sweep.dir={sweep_dir}", "seed=0,1", *LONG,
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = start_cli("dbm-train", cmd, env=env)
     # pre-empt the seed-0 job once it has a checkpoint: submitit's warning signal (USR2)
     deadline = time.monotonic() + 240
     while not list(sweep_dir.glob("*seed=0*/checkpoints/last.ckpt")):
@@ -87,14 +87,13 @@ def test_a_slurm_sweep_survives_a_preemption(slurm_conf: str, tmp_path: Path) ->
     running = [job for job, state in _squeue(env) if state == "RUNNING"]
     assert len(running) == 1
     subprocess.run(["scancel", "--signal=USR2", running[0]], check=True, env=env)
-    # SLURM holds a requeued job for a while: release it at once
+    # SLURM holds a requeued job for two minutes: release it at once (the seed-1 job waits
+    # too, for the array's one-at-a-time limit: it is not the one to release)
     deadline = time.monotonic() + 60
-    while not any(state == "PENDING" for _, state in _squeue(env)):
+    while (running[0], "PENDING") not in _squeue(env):
         assert time.monotonic() < deadline, "the pre-empted job was not requeued"
         time.sleep(0.2)
-    for job, state in _squeue(env):
-        if state == "PENDING":
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env)
+    subprocess.run(["scontrol", "update", f"JobId={running[0]}", "StartTime=now"], env=env)
     _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-3000:]
 
@@ -110,3 +109,33 @@ def test_a_slurm_sweep_survives_a_preemption(slurm_conf: str, tmp_path: Path) ->
     assert report_main([str(sweep_dir)]) == 0
     table = pd.read_csv(sweep_dir / "report.csv")
     assert list(table["n_runs"]) == [2]
+
+
+def test_a_ddp_run_on_slurm_takes_one_task_per_process(slurm_conf: str, tmp_path: Path) -> None:
+    """``trainer=ddp`` through ``hydra/launcher=slurm`` with ``tasks_per_node=2``: SLURM starts
+    the two processes, Lightning joins them (rank 1 says so in its task log), the main task
+    alone writes the run, counting both tasks' training frames."""
+    env = {**os.environ, "SLURM_CONF": slurm_conf}
+    sweep_dir = tmp_path / "sweep"
+    args = [
+        "-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2",
+        "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
+        "hydra.launcher.timeout_min=10", "trainer=ddp", f"hydra.sweep.dir={sweep_dir}",
+        *LONG[:5], "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+        "microstates.enabled=false", "split=sessions",
+    ]  # fmt: skip
+    done = run_cli("dbm-train", args, env=env, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = [p.parent for p in sweep_dir.glob("*/metrics.json")]
+    logs = sorted(sweep_dir.glob(".submitit/*/*_log.err"))
+    assert len(logs) == 2  # one per task
+    rank1 = next(log for log in logs if log.name.endswith("_1_log.err")).read_text()
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in rank1 and "Traceback" not in rank1
+    metrics = json.loads((run / "metrics.json").read_text())
+    one_process = run_training(
+        compose_config([*LONG[:5], "trainer.max_epochs=1", "logger=none", "split=sessions"]),
+        tmp_path / "one",
+    )
+    # two tasks saw every training window once per epoch (one repeated to even the shares)
+    assert metrics["train_frames"] >= 2 * one_process["train_frames"]
+    assert not (run / ".ddp_plan.json").exists()
