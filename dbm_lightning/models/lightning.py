@@ -17,7 +17,8 @@ losses, as ``self.log(..., on_epoch=True, batch_size=n_valid)`` would give:
 - ``val/acc_best`` (best ``val/acc`` so far); every validation epoch's headline metrics are
   kept in :attr:`DBMClassifier.val_history` (the best epoch's are read from it);
 - the row-normalised confusion matrix (rows = true class) as an image
-  ``<stage>/confusion_matrix`` for ``val`` and ``test`` on every TensorBoard logger.
+  ``<stage>/confusion_matrix`` on every TensorBoard logger: for ``val`` at each epoch that is
+  the best so far by the best checkpoint's monitor, and at the last epoch; for ``test`` once.
 
 The HPARAMS tab is written once the run has its results (:mod:`dbm_lightning.hparams_tab`),
 not by the module: build the logger with ``default_hp_metric=False``, otherwise Lightning writes
@@ -33,6 +34,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,6 +165,10 @@ class DBMClassifier(pl.LightningModule):
         # overlapping evaluation windows of the epoch: (starts, probabilities, targets) per batch
         self._eval_windows: dict[str, list[tuple[torch.Tensor, ...]]] = {"val": [], "test": []}
         self._best_val_acc = float("nan")
+        self._epoch_loss: dict[str, float] = {}  # this epoch's loss per stage, as logged
+        self._image_best: float | None = None  # monitored value of the last confusion image
+        self._image_epoch: int | None = None  # epoch of the last validation confusion image
+        self._figure_jobs: list[Future] = []  # confusion images being drawn
         self.val_history: list[dict[str, float]] = []
         """One entry per validation epoch: ``epoch``, ``loss`` and every metric of the epoch
         (``acc``, ``macro_f1``, ``balanced_acc``, ``f1/<class>``), as ``val/*`` logs them."""
@@ -287,8 +293,11 @@ class DBMClassifier(pl.LightningModule):
                 local = torch.stack([sums[0].double(), sums[1].double()])
             total = _all_reduce(local)
             sums = (total[0].float(), total[1]) if total[1] > 0 else None
+        self._epoch_loss[stage] = math.nan
         if sums is not None:
-            self.log(f"{stage}/loss", sums[0] / sums[1], prog_bar=stage != "test")
+            loss = sums[0] / sums[1]
+            self._epoch_loss[stage] = float(loss)
+            self.log(f"{stage}/loss", loss, prog_bar=stage != "test")
 
     @property
     def _processes(self) -> int:
@@ -465,20 +474,52 @@ class DBMClassifier(pl.LightningModule):
             self.log(f"{stage}/{key}", value, prog_bar=key == "acc" and stage != "test")
         cm = confusion.detach().cpu().numpy()
         self.confusion_matrices[stage] = normalise_rows(cm)
-        if stage in ("val", "test") and not self.trainer.sanity_checking and self.global_rank == 0:
+        if stage == "test" and self.global_rank == 0:
             self._log_confusion_figure(stage, cm)
         return out
 
-    def _log_confusion_figure(self, stage: str, confusion: np.ndarray) -> None:
+    def _improves_monitor(self, out: Mapping[str, float]) -> bool:
+        """Whether this validation epoch is the best so far by the metric the best checkpoint
+        monitors (``val/acc`` without a checkpoint callback): the epoch whose model is kept."""
+        callback = self.trainer.checkpoint_callback
+        monitor = getattr(callback, "monitor", None) or "val/acc"
+        values = {f"val/{k}": v for k, v in out.items()} | {"val/loss": self._epoch_loss["val"]}
+        value = values.get(monitor)
+        if value is None or not math.isfinite(value):
+            return False
+        best = self._image_best
+        better = best is None or (
+            value < best if getattr(callback, "mode", "max") == "min" else value > best
+        )
+        if better:
+            self._image_best = value
+        return better
+
+    def _log_confusion_figure(
+        self, stage: str, confusion: np.ndarray, epoch: int | None = None
+    ) -> None:
         tb_loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
         if not tb_loggers:
             return
-        title = f"{stage} confusion (rows = true), epoch {self.current_epoch}"
-        for logger in tb_loggers:
-            fig = confusion_matrix_figure(confusion, self.class_names, title=title)
-            logger.experiment.add_figure(
-                f"{stage}/confusion_matrix", fig, global_step=self.current_epoch, close=True
-            )
+        epoch = self.current_epoch if epoch is None else epoch
+        title = f"{stage} confusion (rows = true), epoch {epoch}"
+        names = list(self.class_names)
+
+        def draw() -> None:
+            for logger in tb_loggers:
+                fig = confusion_matrix_figure(confusion, names, title=title)
+                logger.experiment.add_figure(
+                    f"{stage}/confusion_matrix", fig, global_step=epoch, close=True
+                )
+
+        # drawn beside the training (about 0.3 s a figure); teardown waits for it
+        self._figure_jobs.append(_figure_thread().submit(draw))
+
+    def teardown(self, stage: str) -> None:
+        """Wait for the confusion images still being drawn (before the loggers close)."""
+        jobs, self._figure_jobs = self._figure_jobs, []
+        for job in jobs:
+            job.result()
 
     def on_train_epoch_end(self) -> None:
         pending = self._train_frames_pending
@@ -496,14 +537,25 @@ class DBMClassifier(pl.LightningModule):
         best = float(self.val_acc_best.compute())
         self._best_val_acc = best
         self.log("val/acc_best", best, prog_bar=True)
-        loss = self.trainer.callback_metrics.get("val/loss")
         entry = {
             "epoch": int(self.current_epoch),
             **{k: float(v) for k, v in out.items()},
-            "loss": float(loss) if loss is not None else math.nan,
+            "loss": self._epoch_loss.get("val", math.nan),
         }
         self.val_history = [h for h in self.val_history if h["epoch"] != entry["epoch"]]
         self.val_history.append(entry)
+        if self._improves_monitor(out) and self.global_rank == 0:
+            self._log_confusion_figure("val", self.confusion_matrices["val"])
+            self._image_epoch = entry["epoch"]
+
+    def on_train_end(self) -> None:
+        """The last validated epoch's confusion image, when it was not a best epoch (drawing one
+        costs about 0.3 s: only the best epochs' and the last are drawn)."""
+        last = self.val_history[-1]["epoch"] if self.val_history else None
+        if last is not None and last != self._image_epoch and "val" in self.confusion_matrices:
+            if self.global_rank == 0:
+                self._log_confusion_figure("val", self.confusion_matrices["val"], epoch=last)
+            self._image_epoch = last
 
     def on_test_epoch_end(self) -> None:
         self._epoch_end("test")
@@ -556,3 +608,15 @@ def _all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     out = tensor.clone()
     dist.all_reduce(out, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
     return out
+
+
+_FIGURES: ThreadPoolExecutor | None = None
+
+
+def _figure_thread() -> ThreadPoolExecutor:
+    """The one thread that draws the confusion images of this process (matplotlib's Agg
+    figures are private to it; torch releases the interpreter lock while it trains)."""
+    global _FIGURES
+    if _FIGURES is None:
+        _FIGURES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbm-figures")
+    return _FIGURES
