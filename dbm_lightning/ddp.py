@@ -19,13 +19,17 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbm_lightning.atomic import write_text_atomic
 from dbm_lightning.errors import RunFolderError
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "LAUNCH_ENV",
+    "all_reduce",
     "PLAN_FILE",
     "is_main_process",
     "launch_token",
@@ -107,3 +111,15 @@ def wait_for_plan(run_dir: str | Path, timeout_s: float = PLAN_TIMEOUT_S) -> dic
                 "processes were not started as one DDP run)",
             )
         time.sleep(0.2)
+
+
+def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """``tensor`` reduced (``"sum"`` or ``"max"``) over the processes of the DDP group, a new
+    tensor; ``tensor`` itself when no process group is running."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return tensor
+    out = tensor.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+    return out

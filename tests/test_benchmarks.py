@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SECTIONS = {"load", "train", "infer", "scaling", "ablation"}
+SECTIONS = {"load", "train", "recommended", "infer", "main", "scaling", "ablation"}
 
 
 @pytest.mark.slow
@@ -38,14 +38,20 @@ def test_benchmark_quick_mode_runs_and_writes_json(
         if row["target"] and not skipped:
             assert isinstance(row["met"], bool), row
     measures = " ".join(r["measure"] for r in rows)
+    for network in ("dbm_baseline", "dbm_modified", "bilstm", "tcn"):
+        assert f"{network} framework time / bare loop time" in measures
     for expected in (
         "pandas.read_csv loop",
         "warm load",
         "bare PyTorch loop",
-        "overhead",
+        "framework time / bare loop time",
         "peak memory",
-        "dbm-predict",
-        "k-means",
+        "one paper-scale epoch",
+        "dbm-predict, one",
+        "dbm-predict, a folder",
+        "k-means microstates, k = 50, the default data",
+        "k-means microstates, k = 50, the paper-scale data",
+        "dbm-train with no arguments",
         "1x",
         "4x",
     ):

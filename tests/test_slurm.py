@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm_cluster.sh"
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+# one test process runs this file (pytest-xdist --dist loadfile): the tests share the queue
 
 LONG = [
     "data.mice=3",

@@ -28,7 +28,7 @@ the features the model was trained on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from dbm_lightning.data.pipeline import (
     standardise_inplace,
     write_raw_features,
 )
+from dbm_lightning.data.samplers import EpochShuffleSampler, process_share
 from dbm_lightning.data.sources import DataSource, bodypart_map_of
 from dbm_lightning.data.splits import (
     SPLITS,
@@ -86,48 +87,6 @@ log = logging.getLogger(__name__)
 PIPELINE_STATE_VERSION = 1
 _AUGMENT_STREAM = 0xA06
 """Third seed word of the augmentation generator (a stream apart from ``EpochSeed``'s)."""
-
-
-class EpochShuffleSampler(Sampler[int]):
-    """A new random order of ``n`` items each epoch that depends only on ``(seed, epoch)``.
-
-    Lightning calls :meth:`set_epoch` before every training epoch. Because the order does not
-    depend on how many epochs this process has already run, a run resumed from an epoch-end
-    checkpoint sees the same batches as an uninterrupted one (a plain shuffled loader draws
-    from a generator whose state a checkpoint does not keep).
-
-    With ``replicas`` processes (DDP), process ``rank`` takes every ``replicas``-th item of the
-    epoch's order, the order padded with its first items to a multiple of ``replicas`` (as
-    ``torch.utils.data.DistributedSampler`` does), so every process has as many steps.
-    """
-
-    def __init__(self, n: int, seed: int = 0, epoch: int = 0, replicas: int = 1, rank: int = 0):
-        self.n = int(n)
-        self.seed = int(seed)
-        self.epoch = int(epoch)
-        self.replicas = max(int(replicas), 1)
-        self.rank = int(rank)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Use the order of ``epoch``."""
-        self.epoch = int(epoch)
-
-    def __iter__(self) -> Iterator[int]:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(self.n)
-        if self.replicas > 1:
-            order = np.resize(order, len(self) * self.replicas)[self.rank :: self.replicas]
-        return iter(order.tolist())
-
-    def __len__(self) -> int:
-        return -(-self.n // self.replicas)
-
-
-def process_share(n: int, replicas: int, rank: int) -> list[int]:
-    """The evaluation items of process ``rank`` of ``replicas``: one contiguous block each,
-    every item in exactly one block (no padding, so no window is scored twice)."""
-    bounds = np.linspace(0, n, max(replicas, 1) + 1).round().astype(int)
-    return list(range(bounds[rank], bounds[rank + 1]))
 
 
 class DBMDataModule(pl.LightningDataModule):

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +44,11 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torchmetrics import MaxMetric
 
-from dbm_lightning.analysis.plots import confusion_matrix_figure
 from dbm_lightning.checkpoints import read_checkpoint
 from dbm_lightning.data.windows import WindowBatch
+from dbm_lightning.ddp import all_reduce
 from dbm_lightning.errors import DataFormatError
+from dbm_lightning.models.confusion_images import ConfusionImages
 from dbm_lightning.models.factory import build_model
 from dbm_lightning.models.inference import accumulate_windows, predict_overlapping, window_weights
 from dbm_lightning.models.losses import (
@@ -168,7 +168,7 @@ class DBMClassifier(pl.LightningModule):
         self._epoch_loss: dict[str, float] = {}  # this epoch's loss per stage, as logged
         self._image_best: float | None = None  # monitored value of the last confusion image
         self._image_epoch: int | None = None  # epoch of the last validation confusion image
-        self._figure_jobs: list[Future] = []  # confusion images being drawn
+        self._images = ConfusionImages()  # drawn in a thread beside the training
         self.val_history: list[dict[str, float]] = []
         """One entry per validation epoch: ``epoch``, ``loss`` and every metric of the epoch
         (``acc``, ``macro_f1``, ``balanced_acc``, ``f1/<class>``), as ``val/*`` logs them."""
@@ -291,7 +291,7 @@ class DBMClassifier(pl.LightningModule):
             local = torch.zeros(2, dtype=torch.float64, device=self.device)
             if sums is not None:
                 local = torch.stack([sums[0].double(), sums[1].double()])
-            total = _all_reduce(local)
+            total = all_reduce(local)
             sums = (total[0].float(), total[1]) if total[1] > 0 else None
         self._epoch_loss[stage] = math.nan
         if sums is not None:
@@ -441,7 +441,7 @@ class DBMClassifier(pl.LightningModule):
         if windows:
             width, c = windows[0][1].shape[1:]
             local = [int(max(int(w[0].max()) for w in windows)) + width, width, c]
-        n_frames, width, c = _all_reduce(torch.tensor(local, device=device), "max").tolist()
+        n_frames, width, c = all_reduce(torch.tensor(local, device=device), "max").tolist()
         if n_frames == 0:
             return
         sums = torch.zeros(n_frames, c, dtype=torch.float32, device=device)
@@ -454,7 +454,7 @@ class DBMClassifier(pl.LightningModule):
             )
             frames = (starts[:, None] + torch.arange(width, device=device)).reshape(-1)
             labels[frames] = torch.cat([w[2] for w in windows]).reshape(-1)
-        sums, labels = _all_reduce(sums), _all_reduce(labels, "max")
+        sums, labels = all_reduce(sums), all_reduce(labels, "max")
         mine = torch.arange(n_frames, device=device) % self._processes == self.global_rank
         self._metrics(stage).update(sums[mine], labels[mine])
 
@@ -498,33 +498,24 @@ class DBMClassifier(pl.LightningModule):
     def _log_confusion_figure(
         self, stage: str, confusion: np.ndarray, epoch: int | None = None
     ) -> None:
-        tb_loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
-        if not tb_loggers:
-            return
         epoch = self.current_epoch if epoch is None else epoch
-        title = f"{stage} confusion (rows = true), epoch {epoch}"
-        names = list(self.class_names)
-
-        def draw() -> None:
-            for logger in tb_loggers:
-                fig = confusion_matrix_figure(confusion, names, title=title)
-                logger.experiment.add_figure(
-                    f"{stage}/confusion_matrix", fig, global_step=epoch, close=True
-                )
-
-        # drawn beside the training (about 0.3 s a figure); teardown waits for it
-        self._figure_jobs.append(_figure_thread().submit(draw))
+        self._images.draw(
+            [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)],
+            f"{stage}/confusion_matrix",
+            confusion,
+            self.class_names,
+            f"{stage} confusion (rows = true), epoch {epoch}",
+            epoch,
+        )
 
     def teardown(self, stage: str) -> None:
         """Wait for the confusion images still being drawn (before the loggers close)."""
-        jobs, self._figure_jobs = self._figure_jobs, []
-        for job in jobs:
-            job.result()
+        self._images.wait()
 
     def on_train_epoch_end(self) -> None:
         pending = self._train_frames_pending
         if pending is not None and self._processes > 1:
-            pending = _all_reduce(pending)  # every process's frames
+            pending = all_reduce(pending)  # every process's frames
         self._train_frames += int(pending) if pending is not None else 0
         self._train_frames_pending = None
         self._epoch_end("train")
@@ -596,27 +587,3 @@ class DBMClassifier(pl.LightningModule):
         return torch.optim.Adam(
             self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
         )
-
-
-def _all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    """``tensor`` reduced (``"sum"`` or ``"max"``) over the processes of the DDP group, a new
-    tensor; ``tensor`` itself when no process group is running."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return tensor
-    out = tensor.clone()
-    dist.all_reduce(out, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
-    return out
-
-
-_FIGURES: ThreadPoolExecutor | None = None
-
-
-def _figure_thread() -> ThreadPoolExecutor:
-    """The one thread that draws the confusion images of this process (matplotlib's Agg
-    figures are private to it; torch releases the interpreter lock while it trains)."""
-    global _FIGURES
-    if _FIGURES is None:
-        _FIGURES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbm-figures")
-    return _FIGURES
