@@ -53,7 +53,8 @@ class Sizes:
     scales: tuple[int, ...] = (1, 4, 16)
     ablation_epochs: int = 100
     ablation_seeds: str = "0,1,2"
-    train_batches: int = 12
+    train_batches: int = 6
+    train_repeats: int = 2
 
 
 QUICK = Sizes(
@@ -67,6 +68,7 @@ QUICK = Sizes(
     ablation_epochs=1,
     ablation_seeds="0",
     train_batches=2,
+    train_repeats=1,
 )
 
 
@@ -309,8 +311,11 @@ def bench_train(
     paper = not tag
     rows: list[Row] = []
     for model in models:
-        results = {}
-        for mode in ("bare", "framework") if bare else ("framework",):
+        results: dict[str, dict[str, Any]] = {}
+        # each mode twice, alternately, in fresh processes; the faster of the two counts (a
+        # process's memory layout alone moves a step's time by several per cent)
+        modes = ("bare", "framework") * sizes.train_repeats if bare else ("framework",)
+        for mode in modes:
             opts = {
                 "mode": mode,
                 "model": model,
@@ -323,7 +328,9 @@ def bench_train(
                 "threads": threads,
                 "batches": sizes.train_batches if bare else None,
             }
-            results[mode] = run_worker(["train", json.dumps(opts)])
+            result = run_worker(["train", json.dumps(opts)])
+            if mode not in results or result["frames_per_s"] > results[mode]["frames_per_s"]:
+                results[mode] = result
         fw = results["framework"]
         section = "train" if paper else "scaling"
         if bare:
@@ -354,6 +361,7 @@ def bench_train(
                     "x",
                     "<= 1.10x",
                     ratio <= 1.10,
+                    f"best of {sizes.train_repeats} fresh processes x "
                     f"{sizes.train_batches} steps each",
                 )
             )
