@@ -542,7 +542,8 @@ def bench_infer(sizes: Sizes) -> list[Row]:
 def bench_main_job(sizes: Sizes) -> list[Row]:
     """``dbm-train`` with no arguments (the README's main job), wall time of the command."""
     quick = sizes == QUICK
-    extra = ["data.mice=2", "data.days=1", "data.frames=500", "trainer.max_epochs=1"] * quick
+    tiny = ["data.mice=2", "data.days=1", "data.frames=500", "trainer.max_epochs=1"]
+    extra = tiny if quick else []
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "dbm_lightning.cli.train", f"hydra.run.dir={tmp}", *extra]
         env = {**os.environ, "DBM_LIGHTNING_CACHE": str(Path(tmp) / "cache")}

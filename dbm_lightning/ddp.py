@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LAUNCH_ENV",
     "all_reduce",
+    "clear_plan",
     "PLAN_FILE",
     "is_main_process",
     "launch_token",
@@ -82,6 +83,11 @@ def write_plan(run_dir: str | Path, ckpt_path: str | None) -> Path:
     path = Path(run_dir) / PLAN_FILE
     write_text_atomic(path, json.dumps({"launch": token, "ckpt_path": ckpt_path}) + "\n")
     return path
+
+
+def clear_plan(run_dir: str | Path) -> None:
+    """Remove the plan once every process has read it (they have when the fit ends)."""
+    (Path(run_dir) / PLAN_FILE).unlink(missing_ok=True)
 
 
 def wait_for_plan(run_dir: str | Path, timeout_s: float = PLAN_TIMEOUT_S) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from dbm_lightning.build import (
 from dbm_lightning.checkpoints import check_compatible, read_checkpoint
 from dbm_lightning.config_check import plain_config, validate_config
 from dbm_lightning.data import DBMDataModule
-from dbm_lightning.ddp import PLAN_FILE, is_main_process, wait_for_plan, write_plan
+from dbm_lightning.ddp import clear_plan, is_main_process, wait_for_plan, write_plan
 from dbm_lightning.errors import ConfigError, DataFormatError
 from dbm_lightning.evaluation.files import write_evaluation
 from dbm_lightning.evaluation.heldout import (
@@ -296,7 +296,8 @@ def _fit_deep(
     best checkpoint, fit microstates."""
     trainer, checkpoint = built
     logger = trainer.logger
-    if logger and trainer.is_global_zero:
+    main = trainer.is_global_zero  # rank 0 reads and writes files; the others only train
+    if logger and main:
         log.info("TensorBoard logs: %s  (tensorboard --logdir %s)", logger.log_dir, run.path)
 
     fit_started = time.perf_counter()
@@ -304,8 +305,8 @@ def _fit_deep(
     fit_seconds = time.perf_counter() - fit_started
     # read before the test step: it loads the best checkpoint, with that epoch's counters
     train_frames, train_frames_per_s = module.train_frames_seen, module.train_frames_per_s
-    if trainer.is_global_zero:
-        (run.path / PLAN_FILE).unlink(missing_ok=True)  # every process has read it
+    if main:
+        clear_plan(run.path)  # every process has read it
 
     val_final = _scalar_metrics(trainer.callback_metrics, "val/")
     if ckpt_path and not val_final and dm.has_val:
@@ -315,7 +316,6 @@ def _fit_deep(
         val_final = _scalar_metrics(trainer.callback_metrics, "val/")
     best_path = checkpoint.best_model_path or None
     best_score = checkpoint.best_model_score
-    main = trainer.is_global_zero
     best_epoch = int(read_checkpoint(best_path)["epoch"]) if best_path and main else None
     best = (module.val_epoch(best_epoch) if best_epoch is not None else None) or {}
     test_metrics: dict[str, float] = {}
