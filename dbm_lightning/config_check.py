@@ -21,6 +21,7 @@ from omegaconf.errors import ValidationError
 
 from dbm_lightning.augment import AugmentConfig
 from dbm_lightning.data import SplitConfig
+from dbm_lightning.data.sources import SyntheticSource
 from dbm_lightning.errors import ConfigError
 from dbm_lightning.features import FeatureConfig
 from dbm_lightning.labeling import build_labeler
@@ -172,6 +173,12 @@ def _check_group(name: str, value: Any, problems: Problems) -> dict | None:
                 ArenaBounds(**out["arena"])
         except (ValueError, TypeError) as exc:
             problems.append(("data.arena" if name == "data" else name, str(exc)))
+        if name == "data" and out.get("source") == "synthetic":
+            try:  # the simulator's own checks across fields (e.g. landmarks with animals=2)
+                fields = [f.name for f in dataclasses.fields(SyntheticSource) if f.init]
+                SyntheticSource(**{k: out[k] for k in fields if k in out})
+            except (ValueError, TypeError) as exc:
+                problems.append(("data", str(exc)))
     return out
 
 

@@ -355,6 +355,19 @@ def test_dbm_predict_applies_a_classic_run_to_a_new_session(runs: dict, tmp_path
     assert len(frames) == cfg.data.frames
     assert (frames["label"].to_numpy() == expected).all()
     assert (frames["microstate"] == -1).all()
+    # dbm-summarise reads a classic model's prediction too; it has no microstates to count
+    from dbm_lightning.errors import DataFormatError
+    from dbm_lightning.summarise import summarise
+
+    record = summarise(out)
+    budget = pd.read_csv(out / "summary" / "time_budget.csv")
+    assert budget.groupby("behaviour")["frames"].sum().to_dict() == {
+        name: int((expected[frames["valid"].to_numpy()] == name).sum())
+        for name in model.class_names
+    }
+    assert record["sessions"] == 1 and record["statistics_skipped"]
+    with pytest.raises(DataFormatError, match="no microstates"):
+        summarise(out, tmp_path / "ms", unit="microstate")
 
 
 def test_classic_run_explains_what_it_lacks(runs: dict) -> None:

@@ -292,6 +292,35 @@ def test_dbm_predict_folder_parquet_smoothing_min_bout(real_run: dict, tmp_path:
     assert len(bouts) < len(raw)  # smoothing + minimum bout length give fewer bouts
 
 
+@pytest.mark.real_data
+def test_dbm_summarise_microstates_of_a_parquet_prediction(real_run: dict, tmp_path: Path) -> None:
+    """dbm-summarise on what dbm-predict wrote (Parquet): the microstates' time budget adds up to
+    the valid frames and matches the frames table; a snippet of the most common microstate."""
+    from PIL import Image
+
+    from dbm_lightning.cli.summarise import main as summarise_main
+
+    src = real_run["clips"] / f"{CLIP.format(2)}.h5"
+    pred = tmp_path / "pred"
+    args = ["--ckpt", str(real_run["ckpt"]), "--input", str(src), "--out", str(pred)]
+    assert predict_main([*args, "--format", "parquet", "--no-progress"]) == 0
+    frames = pd.read_parquet(pred / "raw_clip2.frames.parquet")
+    common = int(frames.loc[frames["valid"], "microstate"].mode()[0])
+    out = tmp_path / "summary"
+    name = f"ms{common:0{len(str(K_REAL - 1))}d}"
+    cmd = [str(pred), "--unit", "microstate", "--out", str(out), "--snippets", name]
+    assert summarise_main([*cmd, "--snippet-bouts", "4"]) == 0
+    budget = pd.read_csv(out / "time_budget.csv")
+    assert len(budget) == K_REAL
+    assert budget["frames"].sum() == budget["valid_frames"].iloc[0] == frames["valid"].sum()
+    counts = frames.loc[frames["valid"], "microstate"].value_counts()
+    by_state = budget.set_index("behaviour")["frames"]
+    assert by_state[name] == counts[common]
+    gif = Image.open(out / "snippets" / f"{name}.gif")
+    assert gif.n_frames >= 2
+    assert (out / "trajectories.png").stat().st_size > 0
+
+
 def _predict_plain(real_run: dict, tmp_path: Path) -> Path:
     out = tmp_path / "plain"
     src = real_run["clips"] / f"{CLIP.format(2)}.h5"

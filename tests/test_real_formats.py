@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dbm_lightning.cli.config import compose_config
 from dbm_lightning.cli.evaluate import main as evaluate_main
 from dbm_lightning.cli.predict import main as predict_main
+from dbm_lightning.cli.summarise import main as summarise_main
 from dbm_lightning.training import run_training
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
@@ -68,6 +70,15 @@ def test_rat_pairs_train_predict_and_evaluate(shared_data: Path, tmp_path: Path,
     scored = json.loads((out / "evaluation" / "evaluation.json").read_text())["summary"]
     assert scored["frames"] == 14957 and scored["unlabelled"] > 0 and scored["scored"] > 5000
     assert "macro F1" in capsys.readouterr().out
+
+    # the pair's time budget and the snippets of each predicted behaviour (both rats drawn)
+    assert summarise_main([str(out), "--snippets", "all", "--snippet-bouts", "2"]) == 0
+    budget = pd.read_csv(out / "summary" / "time_budget.csv")
+    assert budget["behaviour"].tolist() == ["social", "nonsocial", "aggression"]
+    assert budget["percent_time"].sum() == pytest.approx(100.0)
+    seen = budget.loc[budget["bouts"] > 0, "behaviour"]
+    assert sorted(p.stem for p in (out / "summary" / "snippets").iterdir()) == sorted(seen)
+    assert "Not computed" in (out / "summary" / "summary.md").read_text()
 
 
 def test_ethome_boris_session_trains_and_predicts(shared_data: Path, tmp_path: Path) -> None:

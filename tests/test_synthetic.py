@@ -342,3 +342,28 @@ def test_cli_writes_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert df.shape == (300, 18)
     with pytest.raises(SystemExit):
         synth_main(["--out", str(out), "--frames", "1"])
+
+
+def test_steady_behaviour_keeps_its_day_one_share() -> None:
+    """``steady=("grooming",)``: the centre-port rise of experimental mice is taken from the
+    other behaviours only, in the target shares and in the simulated labels; the default data
+    is unchanged (same configuration record, so the same cache key and bytes)."""
+    from dbm_lightning.synthetic.model import config_dict
+
+    pref = mouse_traits(0, 0).preference
+    first = behaviour_shares("experimental", 1, preference=pref, steady=("grooming",))
+    last = behaviour_shares("experimental", 7, preference=pref, steady=("grooming",))
+    g, c = B["grooming"], B["centre_port"]
+    assert last[g] == pytest.approx(first[g]) and last.sum() == pytest.approx(1.0)
+    assert last[c] == pytest.approx(0.25)
+    np.testing.assert_allclose(first, behaviour_shares("experimental", 1, preference=pref))
+    assert behaviour_shares("experimental", 7, preference=pref)[g] < 0.85 * first[g]
+    assert "steady" not in config_dict(SyntheticConfig())
+    assert config_dict(SyntheticConfig(steady=("grooming",)))["steady"] == ["grooming"]
+    for bad, said in ((("centre_port",),), "cannot be held"), ((("jumping",),), "unknown"):
+        with pytest.raises(ValueError, match=said):
+            SyntheticConfig(steady=bad[0])
+    with pytest.raises(ValueError, match="named twice"):
+        SyntheticConfig(steady=("rest", "rest"))
+    with pytest.raises(ValueError, match="one animal"):
+        SyntheticConfig(animals=2, steady=("rest",))

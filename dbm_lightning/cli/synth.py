@@ -6,6 +6,7 @@ Examples::
     dbm-synth --out data/paper --frames 23000 --seed 1     # paper-scale sessions
     dbm-synth --out data/shifted --domain-shift 1          # every mouse its own camera, fps, ..
     dbm-synth --out data/pairs --animals 2                 # 8 pairs, multi-animal DLC CSV
+    dbm-synth --out data/paper --frames 23000 --steady grooming   # grooming never changes
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="identity swaps per 1,000 frames with --animals 2 (default 0)",
     )
+    parser.add_argument(
+        "--steady",
+        nargs="+",
+        default=[],
+        metavar="BEHAVIOUR",
+        help="behaviours whose share stays as on day 1 in every mouse (a negative control for "
+        "group statistics; e.g. grooming), one animal only",
+    )
     return parser
 
 
@@ -79,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             domain_shift=args.domain_shift,
             swap_rate=args.swap_rate,
             landmarks=args.landmarks,
+            steady=tuple(args.steady),
         )
     except ValueError as exc:
         parser.error(str(exc))

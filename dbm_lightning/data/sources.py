@@ -36,7 +36,9 @@ class SyntheticSource:
     ``animals=2``: pairs of mice with pair behaviours (multi-animal files); ``domain_shift``
     in [0, 1]: per-mouse body size, camera, frame rate and tracking noise (see
     :mod:`dbm_lightning.synthetic`); ``landmarks``: the three ports tracked as fixed points
-    after the body parts (one animal only).
+    after the body parts (one animal only); ``steady``: behaviours the learning curve leaves
+    at their day-1 share (a negative control; see
+    :class:`~dbm_lightning.synthetic.SyntheticConfig`).
     """
 
     mice: int = field(default=8, metadata=at_least(1))
@@ -49,10 +51,19 @@ class SyntheticSource:
     )
     domain_shift: float = field(default=0.0, metadata=between(0.0, 1.0))
     landmarks: bool = False
+    steady: tuple[str, ...] = field(
+        default=(),
+        metadata=satisfies(
+            lambda v: _steady_problem(v) is None,
+            "distinct behaviours of the box other than centre_port and locomotion (rest, "
+            "grooming, rearing, left_port, right_port), with animals=1",
+        ),
+    )
     folder: Path | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        self.config()  # the fields together (e.g. landmarks or steady with animals=2)
 
     true_labels_pattern = "{stem}.labels.csv"
     """FileLabeler pattern of the simulator's true behaviour labels."""
@@ -70,6 +81,7 @@ class SyntheticSource:
             animals=self.animals,
             domain_shift=self.domain_shift,
             landmarks=self.landmarks,
+            steady=tuple(self.steady),
         )
 
     def load(self, cache_dir: str | Path | bool | None = None) -> LoadResult:
@@ -79,6 +91,19 @@ class SyntheticSource:
         self.folder = Path(ensure_dataset(self.config()))
         entries = read_manifest(self.folder / "manifest.csv")
         return load_sessions(entries, cache_dir=cache_dir, fps=self.fps, progress=False)
+
+
+def _steady_problem(steady: Any) -> str | None:
+    """Why ``steady`` is no list of behaviours the simulator can hold (``None``: it is)."""
+    from dbm_lightning.synthetic.model import check_steady
+
+    if isinstance(steady, str):
+        return "a list, not one name"
+    try:
+        check_steady(tuple(steady))
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 @dataclass

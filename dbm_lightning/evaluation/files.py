@@ -3,7 +3,6 @@ write the tables (CSV, JSON, Markdown) and the normalised confusion matrix (PNG)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +16,14 @@ from dbm_lightning.errors import DataFormatError
 from dbm_lightning.evaluation.scores import DEFAULT_IOU, Scores, score_session
 from dbm_lightning.io.labels import name_key
 from dbm_lightning.labeling import FileLabeler
+from dbm_lightning.prediction.outputs import (
+    SUMMARY_FILE,
+    frames_path,
+    read_frames_table,
+    read_summary,
+    valid_mask,
+)
 from dbm_lightning.session import UNLABELLED
-
-SUMMARY_FILE = "summary.json"
-"""The file ``dbm-predict`` writes beside its tables (the sessions and their sources)."""
 
 OUTPUTS = {
     "classes": "scores.csv",
@@ -83,19 +86,6 @@ def align_classes(
     return names, pred_map, true_map
 
 
-def _read_frames(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataFormatError(path, "frames table listed in summary.json not found")
-    try:
-        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as exc:  # noqa: BLE001 - any parser error becomes one line
-        raise DataFormatError(path, f"cannot read the frames table ({exc})") from None
-    missing = [c for c in ("label", "valid") if c not in table.columns]
-    if missing:
-        raise DataFormatError(path, f"frames table lacks column(s) {missing}")
-    return table
-
-
 def evaluate_predictions(
     pred_dir: str | Path,
     labeler: FileLabeler,
@@ -125,16 +115,9 @@ def evaluate_predictions(
     """
     pred_dir = Path(pred_dir)
     summary_path = pred_dir / SUMMARY_FILE
-    if not summary_path.is_file():
-        raise DataFormatError(
-            summary_path, "not a dbm-predict folder (no summary.json): run dbm-predict first"
-        )
-    try:
-        summary = json.loads(summary_path.read_text())
-        listed = list(summary["sessions"])
-        model_classes = [str(c) for c in summary["class_names"]]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DataFormatError(summary_path, f"malformed dbm-predict summary ({exc})") from None
+    summary = read_summary(pred_dir)
+    listed = summary["sessions"]
+    model_classes = summary["class_names"]
     if sessions is not None:
         known = {s["name"] for s in listed}
         unknown = sorted(set(sessions) - known)
@@ -148,10 +131,8 @@ def evaluate_predictions(
     read: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], dict]] = []
     true_names: list[str] = []
     for entry in listed:
-        frames_path = Path(entry["frames_file"])
-        if not frames_path.is_absolute() and not frames_path.is_file():
-            frames_path = pred_dir / frames_path.name
-        table = _read_frames(frames_path)
+        table_path = frames_path(entry, pred_dir)
+        table = read_frames_table(table_path)
         if not entry.get("source"):
             raise DataFormatError(
                 summary_path, f"session {entry['name']!r} names no pose file (source)"
@@ -169,10 +150,10 @@ def evaluate_predictions(
         unknown = sorted(set(pred_text) - set(codes))
         if unknown:
             raise DataFormatError(
-                frames_path, f"predicted label(s) {unknown} are not the model's {model_classes}"
+                table_path, f"predicted label(s) {unknown} are not the model's {model_classes}"
             )
         pred = pred_text.map(codes).to_numpy(np.int64)
-        valid = table["valid"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
+        valid = valid_mask(table)
         seen = {name_key(t) for t in true_names}
         true_names += [n for n in names if name_key(n) not in seen]
         where = {"source": str(entry["source"]), "labels": str(label_path)}

@@ -74,7 +74,10 @@ class SyntheticConfig:
     byte). ``swap_rate``: identity swaps of a pair's tracks per 1,000 frames (two animals only).
     ``landmarks``: also track the three ports as fixed points (:data:`LANDMARKS`, after the
     body parts, with the session's tracking jitter), as DeepLabCut users label the fixed objects
-    of an arena; one animal only.
+    of an arena; one animal only. ``steady``: behaviours whose share the learning curve leaves
+    as on day 1 in every mouse (the centre-port rise is taken from the other behaviours alone),
+    a behaviour the experiment does not change for a negative control; not ``centre_port`` or
+    ``locomotion`` (the walks to the ports set its share); one animal only.
     """
 
     mice: int = 8
@@ -91,6 +94,7 @@ class SyntheticConfig:
     domain_shift: float = 0.0
     swap_rate: float = 0.0
     landmarks: bool = False
+    steady: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mice < 1 or self.days < 1 or self.frames < 2:
@@ -114,9 +118,13 @@ class SyntheticConfig:
             )
         if self.landmarks and self.animals != 1:
             raise ValueError("landmarks are tracked for one animal per session (animals=1)")
+        object.__setattr__(self, "steady", tuple(str(b) for b in self.steady))
+        check_steady(self.steady)
+        if self.steady and self.animals != 1:
+            raise ValueError("steady behaviours are for one animal per session (animals=1)")
 
 
-_LATER_FIELDS = ("animals", "domain_shift", "swap_rate", "landmarks")
+_LATER_FIELDS = ("animals", "domain_shift", "swap_rate", "landmarks", "steady")
 """Fields added after generator version 1: left out of :func:`config_dict` at their defaults."""
 
 
@@ -125,7 +133,9 @@ def config_dict(config: SyntheticConfig) -> dict:
     defaults: a default configuration has the same ``synthetic_config.json`` and cache key as
     before they existed."""
     default = {f.name: f.default for f in fields(SyntheticConfig)}
-    return {k: v for k, v in asdict(config).items() if k not in _LATER_FIELDS or v != default[k]}
+    default["steady"] = []
+    values = {k: list(v) if k == "steady" else v for k, v in asdict(config).items()}
+    return {k: v for k, v in values.items() if k not in _LATER_FIELDS or v != default[k]}
 
 
 @dataclass(frozen=True)
@@ -169,18 +179,36 @@ def mouse_traits(seed: int, mouse_idx: int, individual: int = 0) -> MouseTraits:
     )
 
 
+def check_steady(steady: tuple[str, ...]) -> None:
+    """Refuse ``steady`` behaviours that are unknown, repeated, the centre port or locomotion."""
+    for b in steady:
+        if b not in TRUE_BEHAVIOURS:
+            raise ValueError(
+                f"steady: unknown behaviour {b!r}; the box has {list(TRUE_BEHAVIOURS)}"
+            )
+        if b in ("centre_port", "locomotion"):
+            raise ValueError(
+                f"steady: {b!r} cannot be held (the centre port is the learning curve, "
+                "locomotion follows the walks to the ports)"
+            )
+    if len(set(steady)) != len(steady):
+        raise ValueError(f"steady: a behaviour is named twice in {list(steady)}")
+
+
 def behaviour_shares(
     condition: str,
     day: int,
     centre_start: float = CENTRE_START,
     centre_end: float = CENTRE_END,
     preference: tuple[float, ...] | None = None,
+    steady: tuple[str, ...] = (),
 ) -> np.ndarray:
     """Target share of time per behaviour (sums to 1) for a mouse on ``day`` (1-based).
 
     Experimental mice move linearly from ``centre_start`` on day 1 to ``centre_end`` on day 7
     (and stay there); controls keep ``centre_start``. The other behaviours share the rest in
-    the base proportions times the mouse's ``preference``.
+    the base proportions times the mouse's ``preference``; ``steady`` ones keep their day-1
+    share, and the others share what is left.
     """
     progress = float(np.clip((day - 1) / 6.0, 0.0, 1.0)) if condition == "experimental" else 0.0
     centre = centre_start + (centre_end - centre_start) * progress
@@ -188,6 +216,16 @@ def behaviour_shares(
     if preference is not None:
         others = others * np.asarray(preference, dtype=float)
     others[_CENTRE] = 0.0
+    if steady:
+        check_steady(steady)
+        held = np.isin(np.arange(len(TRUE_BEHAVIOURS)), [TRUE_BEHAVIOURS.index(b) for b in steady])
+        first = others * (1.0 - centre_start) / others.sum()  # day 1
+        free = ~held
+        free[_CENTRE] = False
+        shares = first.copy()
+        shares[free] = first[free] * (1.0 - centre - first[held].sum()) / first[free].sum()
+        shares[_CENTRE] = centre
+        return shares
     shares = others * (1.0 - centre) / others.sum()
     shares[_CENTRE] = centre
     return shares
@@ -204,9 +242,11 @@ def _stationary(p: np.ndarray) -> np.ndarray:
     return np.abs(v) / np.abs(v).sum()
 
 
-def transition_matrix(shares: np.ndarray) -> np.ndarray:
+def transition_matrix(shares: np.ndarray, steady: tuple[str, ...] = ()) -> np.ndarray:
     """Bout-to-bout transition matrix (no self-transitions) whose long-run time shares are
-    ``shares`` (port shares count only the time at the port; the walk there is locomotion)."""
+    ``shares`` (port shares count only the time at the port; the walk there is locomotion;
+    when the walks need more time than the locomotion share, the behaviours other than the
+    centre port and the ``steady`` ones give it up)."""
     shares = np.asarray(shares, dtype=float)
     n = len(shares)
     cost = np.array([_mean_duration(i) for i in range(n)])  # seconds per bout
@@ -215,7 +255,8 @@ def transition_matrix(shares: np.ndarray) -> np.ndarray:
     # walks (to the port and away, labelled locomotion): when they exceed the locomotion share,
     # the other behaviours except the centre port give up time so that the centre-port share
     # stays as asked.
-    flexible = np.array([i not in (LOCO, _CENTRE) for i in range(n)])
+    held = {TRUE_BEHAVIOURS.index(b) for b in steady}
+    flexible = np.array([i not in (LOCO, _CENTRE) and i not in held for i in range(n)])
     wanted = shares.copy()
     for _ in range(50):
         freq = wanted / cost

@@ -100,6 +100,7 @@ def session_data(config: SyntheticConfig, idx: int, day: int) -> SessionData:
         centre_start=config.centre_start,
         centre_end=config.centre_end,
         shift=shift,
+        steady=config.steady,
         **noise,
     )
     if not config.landmarks:

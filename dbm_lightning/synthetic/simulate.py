@@ -243,9 +243,10 @@ def _simulate_track(
     centre_start: float,
     centre_end: float,
     box: Box = BODY_BOX,
+    steady: tuple[str, ...] = (),
 ) -> Track:
-    shares = behaviour_shares(condition, day, centre_start, centre_end, traits.preference)
-    trans = np.cumsum(transition_matrix(shares), axis=1)
+    shares = behaviour_shares(condition, day, centre_start, centre_end, traits.preference, steady)
+    trans = np.cumsum(transition_matrix(shares, steady), axis=1)
     buffer = frames + int(12 * fps)
     track = Track.empty(buffer)
     x0, x1, y0, y1 = box
@@ -386,6 +387,7 @@ def simulate_session(
     outlier_rate: float = 2.0,
     jitter_px: float = 1.5,
     shift: DomainShift | None = None,
+    steady: tuple[str, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Simulate one session.
 
@@ -405,6 +407,9 @@ def simulate_session(
         The mouse's domain shift (see :func:`~dbm_lightning.synthetic.shift.mouse_shift`):
         body size, frame rate (its ``fps``, when set, replaces ``fps``), tracking-noise level
         and camera (the returned pose is in its image pixels). ``None``: no shift.
+    steady
+        Behaviours whose share stays at its day-1 value (see
+        :func:`~dbm_lightning.synthetic.model.behaviour_shares`).
 
     Returns
     -------
@@ -423,7 +428,9 @@ def simulate_session(
         fps = shift.fps or fps
         traits = replace(traits, body_length=traits.body_length * shift.body_scale)
         box, noise = body_box(shift.body_scale), shift.noise_scale
-    track = _simulate_track(condition, day, frames, rng, traits, fps, centre_start, centre_end, box)
+    track = _simulate_track(
+        condition, day, frames, rng, traits, fps, centre_start, centre_end, box, steady
+    )
     true_pose = skeleton(track, traits.body_length)
     pose, like = tracking_noise(
         true_pose,

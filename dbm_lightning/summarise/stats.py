@@ -1,0 +1,281 @@
+"""Group statistics of a per-session behaviour table (:func:`~dbm_lightning.analysis.
+time_budget.time_budget`): conditions compared within each day, and a condition x day mixed
+model across days, with Benjamini-Hochberg correction and effect sizes.
+
+The unit of every test is the mouse: sessions of the same mouse on the same day are averaged
+first (:func:`mouse_day_values`), so that several trials of a day never count as several mice.
+
+- :func:`within_day_tests`: for each behaviour, day and pair of conditions, a two-sided
+  Mann-Whitney U test (``test="mannwhitney"``, the default: few mice per group, shares that
+  need not be normal) with the rank-biserial correlation as effect size, or Welch's t test
+  (``test="welch"``) with Hedges' g. Every pair of conditions is compared when there are more
+  than two. The p values of one call are corrected together (``p_bh``).
+- :func:`mixed_model_tests`: for each behaviour, ``value ~ condition * day`` with a random
+  intercept per mouse (``statsmodels`` MixedLM, fitted by maximum likelihood), day as a number:
+  the interaction asks whether the conditions' trends over the days differ. Its p value is the
+  likelihood-ratio test against ``value ~ condition + day`` (one test per behaviour, whatever
+  the number of conditions); the effect size is the difference in slope per day from the
+  reference condition, with its 95 % CI, and that difference over the whole span of days.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TESTS",
+    "bh_correct",
+    "mixed_model_tests",
+    "mouse_day_values",
+    "untestable_reason",
+    "within_day_tests",
+]
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+TESTS = ("mannwhitney", "welch")
+"""The within-day tests: Mann-Whitney U (rank-biserial r) or Welch's t (Hedges' g)."""
+
+TEST_NAMES = {"mannwhitney": "Mann-Whitney U", "welch": "Welch's t"}
+EFFECT_NAMES = {"mannwhitney": "rank-biserial r", "welch": "Hedges' g"}
+FIT_METHODS = ["bfgs", "powell", "lbfgs"]
+"""MixedLM optimisers, tried in turn until one converges (lbfgs alone, statsmodels' default,
+fails on a singular Hessian when the mice hardly differ)."""
+
+
+def bh_correct(p: np.ndarray | pd.Series) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p values; NaN entries stay NaN and are not counted."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="fdr_bh")[1]
+    return out
+
+
+def mouse_day_values(table: pd.DataFrame, measure: str = "percent_time") -> pd.DataFrame:
+    """``measure`` per mouse, day, condition and behaviour: the mean over that mouse's
+    sessions of the day (NaN sessions, e.g. a duration without a bout, left out)."""
+    for column in ("mouse", "day", "condition", "behaviour", measure):
+        if column not in table:
+            raise KeyError(f"the table has no column {column!r}")
+    keys = ["behaviour", "condition", "day", "mouse"]
+    data = table.dropna(subset=["mouse", "day", "condition"])
+    out = data.groupby(keys, sort=True, observed=True)[measure].mean().reset_index()
+    out = out.rename(columns={measure: "value"})
+    out["day"] = out["day"].astype(int)
+    return out
+
+
+def untestable_reason(values: pd.DataFrame) -> str | None:
+    """Why :func:`mouse_day_values` output cannot be compared across conditions (``None``
+    when it can): fewer than two conditions, or a condition with fewer than two mice."""
+    if values.empty:
+        return "no session has a mouse, a day and a condition"
+    mice = values.groupby("condition")["mouse"].nunique()
+    if len(mice) < 2:
+        return f"one condition only ({', '.join(map(str, mice.index))}): nothing to compare"
+    few = mice[mice < 2]
+    if len(few):
+        return f"condition(s) {', '.join(map(str, few.index))} have fewer than two mice"
+    return None
+
+
+def _compare(a: np.ndarray, b: np.ndarray, test: str) -> tuple[float, float, float]:
+    """``(statistic, p, effect size)`` of ``a`` against ``b``; effect > 0 when ``a`` is larger."""
+    if test == "mannwhitney":
+        res = stats.mannwhitneyu(a, b, alternative="two-sided")
+        u = float(res.statistic)
+        return u, float(res.pvalue), 2.0 * u / (a.size * b.size) - 1.0
+    res = stats.ttest_ind(a, b, equal_var=False)
+    dof = a.size + b.size - 2
+    pooled = np.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / dof)
+    correction = 1.0 - 3.0 / (4.0 * dof - 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = (a.mean() - b.mean()) / pooled * correction
+    return float(res.statistic), float(res.pvalue), float(g)
+
+
+def within_day_tests(
+    table: pd.DataFrame, measure: str = "percent_time", test: str = "mannwhitney"
+) -> pd.DataFrame:
+    """Conditions compared on each day, per behaviour (see the module docstring).
+
+    Returns
+    -------
+    DataFrame, one row per behaviour x day x pair of conditions: ``behaviour, day,
+    condition_a, condition_b, n_a, n_b, mean_a, mean_b, test, statistic, p, p_bh,
+    effect_size, effect`` (the effect's name), ``measure``. A pair where a condition has fewer
+    than two mice that day gets NaN statistics.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``test``, or data that cannot be compared (:func:`untestable_reason`).
+    """
+    if test not in TESTS:
+        raise ValueError(f"test must be one of {list(TESTS)}, got {test!r}")
+    values = mouse_day_values(table, measure)
+    reason = untestable_reason(values)
+    if reason:
+        raise ValueError(reason)
+    rows = []
+    conditions = sorted(values["condition"].unique(), key=str)
+    for (behaviour, day), group in values.groupby(["behaviour", "day"], sort=True):
+        by_condition = {
+            c: g["value"].dropna().to_numpy(float) for c, g in group.groupby("condition")
+        }
+        for cond_a, cond_b in itertools.combinations(conditions, 2):
+            a = by_condition.get(cond_a, np.zeros(0))
+            b = by_condition.get(cond_b, np.zeros(0))
+            statistic = p = effect = np.nan
+            if a.size >= 2 and b.size >= 2:
+                statistic, p, effect = _compare(a, b, test)
+            rows.append(
+                {
+                    "behaviour": behaviour,
+                    "day": int(day),
+                    "condition_a": cond_a,
+                    "condition_b": cond_b,
+                    "n_a": int(a.size),
+                    "n_b": int(b.size),
+                    "mean_a": float(a.mean()) if a.size else np.nan,
+                    "mean_b": float(b.mean()) if b.size else np.nan,
+                    "test": TEST_NAMES[test],
+                    "statistic": statistic,
+                    "p": p,
+                    "effect_size": effect,
+                    "effect": EFFECT_NAMES[test],
+                    "measure": measure,
+                }
+            )
+    out = pd.DataFrame(rows)
+    out.insert(out.columns.get_loc("p") + 1, "p_bh", bh_correct(out["p"]))
+    return out
+
+
+def _fit(formula: str, data: pd.DataFrame):
+    """A MixedLM fit by maximum likelihood with a random intercept per mouse, and what its
+    warnings said (the optimisers' retries left out once one converged)."""
+    import statsmodels.formula.api as smf
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = smf.mixedlm(formula, data, groups=data["mouse"])
+        result = model.fit(reml=False, method=FIT_METHODS)
+    notes = {str(w.message).split("\n")[0].strip() for w in caught}
+    if result.converged:
+        notes = {n for n in notes if "failed to converge" not in n and "Retrying" not in n}
+    return result, notes
+
+
+def _fit_note(notes: set[str]) -> str:
+    """The fits' warnings in a few words each."""
+    short = {
+        "boundary": "random-intercept variance at 0 (the mice differ no more than the noise)",
+        "Hessian": "Hessian not positive definite at the estimate",
+    }
+    said = [next((v for k, v in short.items() if k in n), n) for n in sorted(notes)]
+    return "; ".join(dict.fromkeys(said))
+
+
+def mixed_model_tests(
+    table: pd.DataFrame, measure: str = "percent_time", reference: str | None = None
+) -> pd.DataFrame:
+    """The condition x day interaction per behaviour (see the module docstring).
+
+    Parameters
+    ----------
+    reference
+        The condition the others' slopes are compared with (default ``"control"`` when there
+        is one, else the first in sorted order).
+
+    Returns
+    -------
+    DataFrame, one row per behaviour: ``behaviour, measure, reference, mice, observations,
+    lr_statistic, df, p`` (likelihood-ratio test of the interaction), ``p_bh``,
+    ``slope_reference`` (per day), and for every other condition ``C``:
+    ``slope_difference_C`` (its slope minus the reference's, per day), ``ci_low_C``,
+    ``ci_high_C`` (95 % Wald interval), ``change_over_days_C`` (the difference times the span
+    of days); ``converged`` and ``note`` (warnings of the fit, or why it failed).
+
+    Raises
+    ------
+    ValueError
+        When the data cannot be compared (:func:`untestable_reason`) or covers one day only.
+    """
+    values = mouse_day_values(table, measure)
+    reason = untestable_reason(values)
+    if reason:
+        raise ValueError(reason)
+    if values["day"].nunique() < 2:
+        raise ValueError(f"one day only ({values['day'].iloc[0]}): no trend over days to test")
+    conditions = sorted(values["condition"].unique(), key=str)
+    if reference is None:
+        reference = "control" if "control" in conditions else conditions[0]
+    if reference not in conditions:
+        raise ValueError(f"reference condition {reference!r} is not one of {conditions}")
+    others = [c for c in conditions if c != reference]
+    span = float(values["day"].max() - values["day"].min())
+    term = f"C(condition, Treatment(reference={reference!r}))"
+    rows = []
+    for behaviour, data in values.groupby("behaviour", sort=True):
+        data = data.dropna(subset=["value"]).reset_index(drop=True)
+        row: dict = {
+            "behaviour": behaviour,
+            "measure": measure,
+            "reference": reference,
+            "mice": int(data["mouse"].nunique()),
+            "observations": int(len(data)),
+            "lr_statistic": np.nan,
+            "df": len(others),
+            "p": np.nan,
+            "slope_reference": np.nan,
+        }
+        for c in others:
+            row.update(
+                {
+                    f"slope_difference_{c}": np.nan,
+                    f"ci_low_{c}": np.nan,
+                    f"ci_high_{c}": np.nan,
+                    f"change_over_days_{c}": np.nan,
+                }
+            )
+        row.update({"converged": False, "note": ""})
+        if data["value"].std(ddof=0) == 0 or data["condition"].nunique() < 2:
+            row["note"] = "the same value in every mouse and day: nothing to model"
+            rows.append(row)
+            continue
+        try:
+            full, note_full = _fit(f"value ~ {term} * day", data)
+            reduced, note_reduced = _fit(f"value ~ {term} + day", data)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            row["note"] = f"fit failed: {exc}"
+            rows.append(row)
+            continue
+        lr = max(0.0, 2.0 * (full.llf - reduced.llf))
+        ci = full.conf_int()
+        row.update(
+            {
+                "lr_statistic": lr,
+                "p": float(stats.chi2.sf(lr, len(others))),
+                "slope_reference": float(full.params["day"]),
+                "converged": bool(full.converged and reduced.converged),
+                "note": _fit_note(note_full | note_reduced),
+            }
+        )
+        for c in others:
+            name = f"{term}[T.{c}]:day"
+            row[f"slope_difference_{c}"] = float(full.params[name])
+            row[f"ci_low_{c}"] = float(ci.loc[name, 0])
+            row[f"ci_high_{c}"] = float(ci.loc[name, 1])
+            row[f"change_over_days_{c}"] = float(full.params[name]) * span
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out.insert(out.columns.get_loc("p") + 1, "p_bh", bh_correct(out["p"]))
+    return out
