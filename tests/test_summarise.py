@@ -45,6 +45,10 @@ def test_time_budget_by_hand() -> None:
     assert table.loc["b", "mean_bout_s"] == 1.0
     assert table.loc["a", "latency_frames"] == 0 and table.loc["b", "latency_s"] == 1.0
     assert table.loc["c", "bouts"] == 0
+    # every bout here touches an end of the session or the invalid frame
+    assert table.loc["a", "cut_bouts"] == 2 and table.loc["b", "cut_bouts"] == 2
+    inner = time_budget([np.array([0, 1, 1, 0])], ["a", "b"], _meta(["s2"]), fps=1.0)
+    assert inner.set_index("behaviour").loc["b", "cut_bouts"] == 0
     assert table.loc["c", ["mean_bout_s", "latency_s"]].isna().all()
     assert list(table.columns[:4]) == ["session", "mouse", "day", "condition"]
 
@@ -161,6 +165,24 @@ def test_sessions_of_a_day_are_averaged_per_mouse() -> None:
     assert got == pytest.approx(one["percent_time"].mean())
 
 
+def test_mixed_model_with_a_condition_that_never_has_a_value() -> None:
+    table = _study(conditions=("control", "experimental", "sham"), mice=3, days=3)
+    # a latency no sham mouse has (never showed the behaviour): modelled without sham
+    table.loc[(table["condition"] == "sham") & (table["behaviour"] == "learns"), "percent_time"] = (
+        np.nan
+    )
+    table.loc[
+        (table["condition"] == "control") & (table["behaviour"] == "steady"), "percent_time"
+    ] = np.nan
+    mixed = group_stats.mixed_model_tests(table).set_index("behaviour")
+    assert mixed.loc["learns", "df"] == 1 and np.isfinite(mixed.loc["learns", "p"])
+    assert "no value in sham" in mixed.loc["learns", "note"]
+    assert np.isnan(mixed.loc["learns", "slope_difference_sham"])
+    assert np.isnan(mixed.loc["steady", "p"])
+    assert "reference condition 'control'" in mixed.loc["steady", "note"]
+    assert np.isfinite(mixed.loc["learns", "condition_p_bh"])
+
+
 def test_statistics_refuse_what_cannot_be_compared() -> None:
     one = _study(conditions=("control",))
     with pytest.raises(ValueError, match="one condition only"):
@@ -252,6 +274,7 @@ def test_summarise_finds_the_centre_port_shift_and_not_the_steady_behaviour(
         assert (tmp_path / "out" / name).stat().st_size > 0
     text = (tmp_path / "out" / "summary.md").read_text()
     assert "Significant interaction (p_bh < 0.05): centre_port" in text
+    assert "| grooming |" in text and "day 7" in text  # the within-day p_bh grid
     assert "smallest p the exact U test can give is 0.0286" in text
     written = json.loads((tmp_path / "out" / SUMMARY_FILE).read_text())["files"]
     assert sorted(written) == sorted(p.name for p in (tmp_path / "out").iterdir())
@@ -298,6 +321,48 @@ def test_metadata_from_a_manifest_a_pattern_or_the_names(
         session_metadata(pred, manifest=study)
     with pytest.raises(DataFormatError, match="do not match pattern"):
         session_metadata(pred, pattern="{mouse}_week{day}")
+
+
+def test_a_mistake_writes_nothing_and_a_rerun_replaces_its_own_files(
+    steady_study: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="reference condition 'contrl'"):
+        summarise(steady_study["pred"], out, reference="contrl")
+    with pytest.raises(ValueError, match="no bout of 'grooming'|unknown label"):
+        summarise(steady_study["pred"], out, snippets=["jumping"])
+    assert not out.exists() or not any(out.iterdir())
+    summarise(steady_study["pred"], out)  # with statistics
+    assert (out / "mixed_model.csv").is_file()
+    record = summarise(steady_study["pred"], out, pattern="{mouse}_day{day}")  # no condition
+    assert "mixed_model.csv" in record["removed"] and not (out / "mixed_model.csv").exists()
+    assert (out / "by_day.png").is_file()  # days without conditions: one line, all mice
+    summarise(steady_study["pred"], out, trajectories=True)  # and back: nothing is foreign
+    assert (out / "mixed_model.csv").is_file() and (out / "trajectories.png").is_file()
+
+
+def test_manifest_columns_that_clash_are_refused(steady_study: dict, tmp_path: Path) -> None:
+    pred = read_predictions(steady_study["pred"])
+    table = pd.read_csv(steady_study["data"] / "manifest.csv")
+    table["path"] = [str(steady_study["data"] / p) for p in table["path"]]
+    table["session"] = "x"
+    study = tmp_path / "study.csv"
+    table.to_csv(study, index=False)
+    with pytest.raises(DataFormatError, match="column 'session' is a column of the summary"):
+        session_metadata(pred, manifest=study)
+    twice = pd.concat([table.drop(columns="session")] * 2)
+    twice["path"] = [f"{d}/{Path(p).name}" for d in ("a", "b") for p in table["path"]]
+    twice.to_csv(study, index=False)
+    with pytest.raises(DataFormatError, match="several rows have the file name"):
+        session_metadata(pred, manifest=study)
+
+
+def test_label_names_that_look_like_missing_values(tmp_path: Path) -> None:
+    labels = np.array(["NA", "NA", "None", "01", "NA"])
+    pred = _write_prediction(tmp_path / "p", {"s": (labels, np.ones(5, bool))},
+                             ["NA", "None", "01"], {"s": tmp_path})  # fmt: skip
+    read = read_predictions(pred)
+    np.testing.assert_array_equal(read.codes[0], [0, 0, 1, 2, 0])
 
 
 def test_one_condition_writes_the_budget_and_says_why_no_statistics(tmp_path: Path) -> None:

@@ -156,7 +156,8 @@ def _stat(row: pd.Series | None, metric: str) -> str:
     return _fmt_metric(metric, row.get(f"{metric} mean"), row.get(f"{metric} std"), n)
 
 
-def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown pipe table of text cells."""
     return [
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -281,7 +282,7 @@ def _accuracy_section(
         )
     if show_paper:
         paragraphs.append(PAPER_NOTE)
-    out = _md_table(header, lines)
+    out = markdown_table(header, lines)
     for paragraph in paragraphs:
         out += ["", paragraph]
     return out
@@ -312,7 +313,7 @@ def _per_seed_section(
         "",
         f"## Per {word}: {metric_label(metric)}{unit}",
         "",
-        *_md_table(header, rows),
+        *markdown_table(header, rows),
         "",
         f"`{metric}` of each run; a run that did not finish says what became of it.",
     ]
@@ -344,7 +345,7 @@ def _speed_section(
         "",
         "## Speed",
         "",
-        *_md_table(["configuration", "runs", *(metric_label(m) for m in speed)], rows),
+        *markdown_table(["configuration", "runs", *(metric_label(m) for m in speed)], rows),
         "",
         "Mean ± std over seeds or folds; "
         + "; ".join(what[m] for m in speed)

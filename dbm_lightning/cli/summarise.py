@@ -12,8 +12,8 @@ Writes ``time_budget.csv``/``.parquet`` (one row per session x behaviour), ``tra
 ``within_day_tests.*`` and ``mixed_model.*`` (with two or more conditions), ``by_day.png``,
 ``transition_graph.png``, ``snippets/<behaviour>.gif``, ``trajectories.png``, ``summary.md`` and
 ``summarise.json`` into ``--out`` (default ``PRED_DIR/summary``). Bad input exits with status 2
-and one line on stderr naming the file or option; nothing a previous summary did not write is
-overwritten.
+and one line on stderr naming the file or option, before anything is written; nothing a
+previous summary did not write is overwritten.
 """
 
 from __future__ import annotations
@@ -75,7 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="behaviours (or microstates) to animate from the pose; 'all' for every one",
     )
-    p.add_argument("--snippet-format", choices=("gif", "mp4"), default="gif")
+    p.add_argument(
+        "--snippet-format",
+        choices=("gif", "mp4"),
+        default="gif",
+        help="gif (needs nothing) or mp4 (needs ffmpeg, or the video extra)",
+    )
+    p.add_argument(
+        "--trajectories",
+        action="store_true",
+        help="draw the mean egocentric trajectory of every state (always with --snippets)",
+    )
     p.add_argument("--snippet-bouts", type=int, default=9, help="bouts per snippet grid")
     p.add_argument("--individuals", nargs="+", default=None, metavar="NAME", help="animals to draw")
     p.add_argument("--seed", type=int, default=0, help="seed of the bouts drawn for snippets")
@@ -110,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
             snippets=args.snippets,
             snippet_format=args.snippet_format,
             snippet_bouts=args.snippet_bouts,
+            trajectories=args.trajectories,
             individuals=args.individuals,
             seed=args.seed,
         )
-    except (DataFormatError, ValueError, KeyError, RuntimeError, OSError) as exc:
-        return fail(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+    except (DataFormatError, ValueError, RuntimeError, OSError) as exc:  # bad input, named
+        return fail(exc)
     conditions = ", ".join(f"{c} ({n} mice)" for c, n in record["conditions"].items())
     print(
         f"{record['sessions']} sessions, {record['mice']} mice, days "

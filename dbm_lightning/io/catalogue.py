@@ -116,6 +116,19 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(parts) + r"(?=$|DLC|[^A-Za-z0-9])")
 
 
+def match_fields(match: re.Match[str]) -> dict:
+    """``mouse``, ``day`` (an integer), ``condition`` and ``extra`` (the other fields) of a
+    :func:`pattern_regex` match, as :class:`SessionEntry` takes them."""
+    fields = match.groupdict()
+    day = fields.pop("day", None)
+    return {
+        "mouse": fields.pop("mouse", None),
+        "day": int(day) if day is not None else None,
+        "condition": fields.pop("condition", None),
+        "extra": fields,
+    }
+
+
 def scan_folder(
     folder: str | Path,
     pattern: str = "{mouse}_day{day}",
@@ -166,20 +179,7 @@ def scan_folder(
         if m is None:
             unmatched.append(p.name)
             continue
-        fields = m.groupdict()
-        mouse = fields.pop("mouse", None)
-        day = fields.pop("day", None)
-        condition = fields.pop("condition", None)
-        entries.append(
-            SessionEntry(
-                path=p,
-                mouse=mouse,
-                day=int(day) if day is not None else None,
-                condition=condition,
-                extra=fields,
-                name=m.group(0),
-            )
-        )
+        entries.append(SessionEntry(path=p, name=m.group(0), **match_fields(m)))
     if not entries:
         raise DataFormatError(
             folder,

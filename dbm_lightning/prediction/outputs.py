@@ -18,6 +18,9 @@ from dbm_lightning.errors import DataFormatError
 SUMMARY_FILE = "summary.json"
 """The file ``dbm-predict`` writes beside its tables (the sessions and their sources)."""
 
+NUMBER_NA = ("", "nan", "NaN", "-nan", "NA", "null")
+"""What reads as a missing number in a frames table's numeric columns (never in ``label``)."""
+
 
 def read_summary(pred_dir: str | Path) -> dict[str, Any]:
     """The ``summary.json`` of a ``dbm-predict`` folder, checked: it lists at least one
@@ -68,8 +71,16 @@ def read_frames_table(path: Path, columns: Sequence[str] | None = None) -> pd.Da
     try:
         if path.suffix == ".parquet":
             table = pd.read_parquet(path, columns=None if columns is None else wanted)
-        else:
-            table = pd.read_csv(path, usecols=None if columns is None else wanted.__contains__)
+        else:  # labels are text as written: a class named "NA", "None" or "01" stays itself
+            header = pd.read_csv(path, nrows=0).columns
+            keep = header if columns is None else [c for c in header if c in wanted]
+            table = pd.read_csv(
+                path,
+                usecols=list(keep),
+                dtype={"label": str},
+                keep_default_na=False,
+                na_values={c: NUMBER_NA for c in keep if c != "label"},
+            )
     except Exception as exc:  # noqa: BLE001 - any parser error becomes one line
         raise DataFormatError(path, f"cannot read the frames table ({exc})") from None
     missing = [c for c in wanted if c not in table.columns]

@@ -26,15 +26,16 @@ __all__ = [
     "transition_table",
 ]
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from dbm_lightning.analysis.summaries import transition_counts
 from dbm_lightning.errors import DataFormatError
-from dbm_lightning.io.catalogue import pattern_regex, read_manifest
+from dbm_lightning.io.catalogue import SessionEntry, match_fields, pattern_regex, read_manifest
 from dbm_lightning.io.compressed import file_stem
 from dbm_lightning.prediction.bouts import run_lengths
 from dbm_lightning.prediction.outputs import (
@@ -50,6 +51,18 @@ UNITS = ("label", "microstate")
 
 META_COLUMNS = ("session", "mouse", "day", "condition")
 """The metadata columns every table starts with (extra manifest columns follow them)."""
+
+BUDGET_COLUMNS = (
+    "behaviour", "frames", "valid_frames", "invalid_frames", "percent_time", "bouts",
+    "cut_bouts", "mean_bout_frames", "median_bout_frames", "mean_bout_s", "median_bout_s",
+    "latency_frames", "latency_s",
+)  # fmt: skip
+"""The columns :func:`time_budget` adds to the metadata (the numeric ones are measures)."""
+
+RESERVED_COLUMNS = frozenset(
+    {*META_COLUMNS, *BUDGET_COLUMNS, "from", "to", "count", "probability", "fps"}
+)
+"""Names a manifest column or pattern field may not take (the tables' own columns)."""
 
 DEFAULT_PATTERN = "{mouse}_day{day}"
 """The file-name pattern tried when neither a manifest nor a pattern is given."""
@@ -71,6 +84,9 @@ class PredictedSessions:
     states: list[str]
     fps: float
     unit: str = "label"
+    details: dict = field(default_factory=dict)
+    """What ``dbm-predict`` said about the run: ``checkpoint``, ``smoothing``, ``min_bout``,
+    ``skipped`` (the files it could not read)."""
 
     @property
     def n_frames(self) -> int:
@@ -148,7 +164,9 @@ def read_predictions(
         names.append(str(row["name"]))
         sources.append(Path(row.get("source") or path))
         codes.append(code)
-    return PredictedSessions(folder, names, sources, codes, states, frame_rate, unit)
+    details = {key: summary.get(key) for key in ("checkpoint", "smoothing", "min_bout")}
+    details["skipped"] = list(summary.get("skipped") or [])
+    return PredictedSessions(folder, names, sources, codes, states, frame_rate, unit, details)
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,35 +174,54 @@ def read_predictions(
 # --------------------------------------------------------------------------------------------
 
 
+def _reserved_columns(extra: Iterable[str], where: object, what: str) -> None:
+    """Refuse metadata columns that would take the place of the tables' own columns."""
+    clash = sorted(set(extra) & (RESERVED_COLUMNS - {"fps"}))
+    if clash:
+        raise DataFormatError(
+            where, f"{what} {clash[0]!r} is a column of the summary's tables; rename it"
+        )
+
+
 def _match_manifest(pred: PredictedSessions, manifest: Path) -> pd.DataFrame:
     entries = read_manifest(manifest)
+    _reserved_columns({k for e in entries for k in e.extra}, manifest, "column")
     by_path = {e.path.resolve(): e for e in entries}
     by_name = {e.name: e for e in entries if e.name}
-    by_stem = {file_stem(e.path): e for e in entries}
-    rows, missing = [], []
+    by_stem: dict[str, SessionEntry | None] = {}
+    for e in entries:  # a stem two rows share cannot tell them apart
+        by_stem[file_stem(e.path)] = None if file_stem(e.path) in by_stem else e
+    rows, missing, ambiguous = [], [], []
     for name, source in zip(pred.names, pred.sources, strict=True):
-        entry = (
-            by_path.get(Path(source).resolve())
-            or by_name.get(name)
-            or by_stem.get(file_stem(Path(source)))
-            or by_stem.get(name)
-        )
+        stems = (file_stem(Path(source)), name)
+        entry = by_path.get(Path(source).resolve()) or by_name.get(name)
+        if entry is None:
+            entry = next((by_stem[s] for s in stems if by_stem.get(s) is not None), None)
+            if entry is None and any(s in by_stem for s in stems):
+                ambiguous.append(name)
+                continue
         if entry is None:
             missing.append(name)
             continue
-        rows.append(
-            {
-                "session": name,
-                "mouse": entry.mouse,
-                "day": entry.day,
-                "condition": entry.condition,
-                **entry.extra,
-            }
+        row = {"session": name, **match_entry(entry)}
+        if entry.fps is not None:
+            row["fps"] = entry.fps
+        rows.append(row)
+    if ambiguous:
+        raise DataFormatError(
+            manifest,
+            f"several rows have the file name of session {ambiguous[0]!r} and none its path: "
+            "give the full paths, or a name column",
         )
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         raise DataFormatError(manifest, f"has no row for session(s) {', '.join(missing[:3])}{more}")
     return pd.DataFrame(rows)
+
+
+def match_entry(entry: SessionEntry) -> dict:
+    """The metadata of a catalogue entry: mouse, day, condition and its extra columns."""
+    return {"mouse": entry.mouse, "day": entry.day, "condition": entry.condition, **entry.extra}
 
 
 def _match_pattern(pred: PredictedSessions, pattern: str, required: bool) -> pd.DataFrame | None:
@@ -199,18 +236,12 @@ def _match_pattern(pred: PredictedSessions, pattern: str, required: bool) -> pd.
             f"session name(s) {', '.join(unmatched[:3])} do not match pattern {pattern!r}; "
             "give --pattern or --manifest",
         )
-    rows = []
-    for name, m in zip(pred.names, matches, strict=True):
-        fields = m.groupdict()
-        rows.append(
-            {
-                "session": name,
-                "mouse": fields.pop("mouse", None),
-                "day": int(fields.pop("day")) if "day" in fields else None,
-                "condition": fields.pop("condition", None),
-                **fields,
-            }
-        )
+    fields = [match_fields(m) for m in matches]
+    _reserved_columns(fields[0]["extra"], pred.folder, f"pattern {pattern!r} has the field")
+    rows = [
+        {"session": name, **match_entry(SessionEntry(Path(name), **f))}
+        for name, f in zip(pred.names, fields, strict=True)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -224,20 +255,22 @@ def session_metadata(
     In this order: ``manifest`` (``path,mouse,day,condition`` + any columns, as
     :func:`~dbm_lightning.io.catalogue.read_manifest` reads it; rows found by the pose file's
     path, the ``name`` column or the file stem); else ``pattern`` over the session names
-    (every session must match); else the ``manifest.csv`` beside the pose files when all of
-    them lie in folders that have one; else :data:`DEFAULT_PATTERN` when a session matches it;
+    (every session must match); else the ``manifest.csv`` beside the pose files when they all
+    lie in one folder that has one; else :data:`DEFAULT_PATTERN` when a session matches it;
     else no metadata (``mouse`` is the session name, ``day`` and ``condition`` empty).
 
     Returns
     -------
-    DataFrame with ``session, mouse, day, condition`` and the extra columns, one row per
-    session in ``pred.names`` order; ``day`` is a nullable integer; ``attrs["source"]`` says
-    where the metadata came from.
+    DataFrame with ``session, mouse, day, condition`` and the extra columns (a manifest's
+    ``fps`` column too: that recording's frame rate), one row per session in ``pred.names``
+    order; ``day`` is a nullable integer; ``attrs["source"]`` says where the metadata came
+    from.
 
     Raises
     ------
     DataFormatError
-        A manifest without a row for a session, or names that do not match ``pattern``.
+        A manifest without a row for a session (or with two rows it cannot tell apart), names
+        that do not match ``pattern``, or a column named like one of the tables' own.
     """
     table: pd.DataFrame | None = None
     if manifest is not None:
@@ -275,6 +308,14 @@ def _with_meta(rows: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
     return meta.merge(rows, on="session", how="right", validate="one_to_many")
 
 
+def _session_fps(meta: pd.DataFrame, fps: float) -> np.ndarray:
+    """Each session's frame rate: the metadata's ``fps`` column where given, else ``fps``."""
+    if "fps" not in meta:
+        return np.full(len(meta), float(fps))
+    rates = pd.to_numeric(meta["fps"], errors="coerce").to_numpy(float)
+    return np.where(np.isfinite(rates) & (rates > 0), rates, float(fps))
+
+
 def time_budget(
     codes: Sequence[np.ndarray],
     states: Sequence[str],
@@ -290,66 +331,81 @@ def time_budget(
     meta
         :func:`session_metadata` (its row ``i`` is session ``i`` of ``codes``).
     fps
-        Frame rate of the durations and latencies in seconds.
+        Frame rate of the durations and latencies in seconds (a session's ``fps`` in ``meta``
+        comes first).
 
     Returns
     -------
     DataFrame: the metadata columns, then ``behaviour``, ``frames`` (in this behaviour),
     ``valid_frames`` and ``invalid_frames`` (of the session), ``percent_time`` (of the valid
-    frames), ``bouts``, ``mean_bout_frames``, ``median_bout_frames``, ``mean_bout_s``,
-    ``median_bout_s``, ``latency_frames`` and ``latency_s`` (from the session's first frame
-    to the first bout's; NaN without a bout, as are the bout durations).
+    frames), ``bouts``, ``cut_bouts`` (of them, those that touch the session's first or last
+    frame or an invalid frame: their true length is unknown; they count in the durations),
+    ``mean_bout_frames``, ``median_bout_frames``, ``mean_bout_s``, ``median_bout_s``,
+    ``latency_frames`` and ``latency_s`` (from the session's first frame to the first bout's;
+    NaN without a bout, as are the bout durations).
     """
     if len(codes) != len(meta):
         raise ValueError(f"{len(codes)} sessions but {len(meta)} metadata rows")
     k = len(states)
-    parts = []
-    for name, code in zip(meta["session"], codes, strict=True):
-        code = np.asarray(code, dtype=np.int64)
-        starts, lengths, values = run_lengths(code)
-        frames = np.bincount(code[code >= 0], minlength=k)
-        valid = int(frames.sum())
-        bouts = np.bincount(values[values >= 0], minlength=k)
-        mean_len = np.full(k, np.nan)
-        median_len = np.full(k, np.nan)
-        latency = np.full(k, np.nan)
-        for state in np.flatnonzero(bouts):
-            mine = values == state
-            mean_len[state] = lengths[mine].mean()
-            median_len[state] = np.median(lengths[mine])
-            latency[state] = starts[mine][0]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "session": name,
-                    "behaviour": list(states),
-                    "frames": frames,
-                    "valid_frames": valid,
-                    "invalid_frames": int(code.size - valid),
-                    "percent_time": 100.0 * frames / valid if valid else np.full(k, np.nan),
-                    "bouts": bouts,
-                    "mean_bout_frames": mean_len,
-                    "median_bout_frames": median_len,
-                    "mean_bout_s": mean_len / fps,
-                    "median_bout_s": median_len / fps,
-                    "latency_frames": latency,
-                    "latency_s": latency / fps,
-                }
-            )
-        )
-    return _with_meta(pd.concat(parts, ignore_index=True), meta)
+    runs = []
+    for i, code in enumerate(codes):
+        starts, lengths, values = run_lengths(np.asarray(code, dtype=np.int64))
+        before = np.concatenate([[-1], values[:-1]])
+        after = np.concatenate([values[1:], [-1]])
+        cut = (before < 0) | (after < 0)
+        runs.append(pd.DataFrame({"i": i, "state": values, "start": starts,
+                                  "length": lengths, "cut": cut}))  # fmt: skip
+    runs = pd.concat(runs, ignore_index=True)
+    runs = runs[runs["state"] >= 0]
+    stats = runs.groupby(["i", "state"]).agg(
+        frames=("length", "sum"),
+        bouts=("length", "size"),
+        cut_bouts=("cut", "sum"),
+        mean_bout_frames=("length", "mean"),
+        median_bout_frames=("length", "median"),
+        latency_frames=("start", "min"),
+    )
+    grid = pd.MultiIndex.from_product([range(len(codes)), range(k)], names=["i", "state"])
+    table = stats.reindex(grid).reset_index()
+    for column in ("frames", "bouts", "cut_bouts"):
+        table[column] = table[column].fillna(0).astype(np.int64)
+    valid = table.groupby("i")["frames"].transform("sum").to_numpy()
+    total = np.array([np.asarray(c).size for c in codes])[table["i"]]
+    rate = _session_fps(meta, fps)[table["i"]]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = np.where(valid > 0, 100.0 * table["frames"] / np.maximum(valid, 1), np.nan)
+    out = pd.DataFrame(
+        {
+            "session": meta["session"].to_numpy()[table["i"]],
+            "behaviour": np.asarray(list(states), dtype=object)[table["state"]],
+            "frames": table["frames"],
+            "valid_frames": valid,
+            "invalid_frames": total - valid,
+            "percent_time": percent,
+            "bouts": table["bouts"],
+            "cut_bouts": table["cut_bouts"],
+            "mean_bout_frames": table["mean_bout_frames"],
+            "median_bout_frames": table["median_bout_frames"],
+            "mean_bout_s": table["mean_bout_frames"] / rate,
+            "median_bout_s": table["median_bout_frames"] / rate,
+            "latency_frames": table["latency_frames"],
+            "latency_s": table["latency_frames"] / rate,
+        }
+    )
+    return _with_meta(out, meta)
 
 
 def transition_matrices(codes: Sequence[np.ndarray], k: int) -> np.ndarray:
-    """``(sessions, k, k)`` counts of bout-to-bout transitions ``from -> to`` per session
-    (runs of one state are one bout, so the diagonal is zero; none across invalid frames)."""
-    out = np.zeros((len(codes), k, k), dtype=np.int64)
-    for i, code in enumerate(codes):
-        _, _, values = run_lengths(np.asarray(code, dtype=np.int64))
-        a, b = values[:-1], values[1:]
-        keep = (a >= 0) & (b >= 0)
-        out[i] = np.bincount(a[keep] * k + b[keep], minlength=k * k).reshape(k, k)
-    return out
+    """``(sessions, k, k)`` counts of bout-to-bout transitions ``from -> to`` per session:
+    :func:`~dbm_lightning.analysis.summaries.transition_counts` of the bouts' states (a bout
+    is a run of one state, so the diagonal is zero; none across invalid frames)."""
+    return (
+        np.stack(
+            [transition_counts([run_lengths(np.asarray(c, dtype=np.int64))[2]], k) for c in codes]
+        )
+        if len(codes)
+        else np.zeros((0, k, k), dtype=np.int64)
+    )
 
 
 def transition_table(

@@ -98,21 +98,19 @@ def by_day_figure(
 def _mean_matrices(
     transitions: pd.DataFrame, states: Sequence[str], group: pd.Series
 ) -> dict[str, np.ndarray]:
-    """Per condition, the ``(k, k)`` mean over sessions of the transition probabilities
-    (a session where a state never ended into another does not count for that row)."""
+    """Per condition, the ``(k, k)`` mean over mice of each mouse's mean over its sessions of
+    the transition probabilities (a session where a state never ended into another does not
+    count for that state's row; a row no session has stays zero)."""
+    data = transitions.assign(group=group.to_numpy())
+    per_mouse = data.groupby(["group", "mouse", "from", "to"], sort=False)["probability"].mean()
+    per_group = per_mouse.groupby(["group", "from", "to"], sort=True).mean().fillna(0.0)
     index = {s: i for i, s in enumerate(states)}
     out = {}
-    for cond, rows in transitions.groupby(group, sort=True):
-        k = len(states)
-        total = np.zeros((k, k))
-        n = np.zeros((k, 1))
-        for _, session in rows.groupby("session"):
-            p = np.zeros((k, k))
-            p[session["from"].map(index), session["to"].map(index)] = session["probability"]
-            seen = np.isfinite(p).all(axis=1) & (np.nan_to_num(p).sum(axis=1) > 0)
-            total[seen] += np.nan_to_num(p[seen])
-            n[seen] += 1
-        out[str(cond)] = np.divide(total, n, out=np.zeros_like(total), where=n > 0)
+    for cond, rows in per_group.groupby(level="group"):
+        p = np.zeros((len(states), len(states)))
+        rows = rows.reset_index()
+        p[rows["from"].map(index), rows["to"].map(index)] = rows["probability"]
+        out[str(cond)] = p
     return out
 
 
@@ -122,15 +120,17 @@ def transition_graph_figure(
     states: Sequence[str],
     min_probability: float = 0.05,
 ) -> Figure:
-    """One directed graph per condition: the states on a circle, each node's area
-    proportional to its mean % of time, an arrow ``a -> b`` for every mean transition
+    """One directed graph per condition (mice weighted equally): the states on a circle, each
+    node's area proportional to its mean % of time, an arrow ``a -> b`` for every mean transition
     probability of at least ``min_probability`` (width and opacity growing with it, the
     probability written on the stronger ones)."""
     group = transitions["condition"].fillna(NO_CONDITION)
     matrices = _mean_matrices(transitions, states, group)
     shares = (
         budget.assign(condition=budget["condition"].fillna(NO_CONDITION))
-        .groupby(["condition", "behaviour"])["percent_time"]
+        .groupby(["condition", "mouse", "behaviour"])["percent_time"]
+        .mean()
+        .groupby(["condition", "behaviour"])
         .mean()
     )
     k = len(states)
@@ -171,14 +171,15 @@ def transition_graph_figure(
         for i, (s, pct) in enumerate(zip(states, share, strict=True)):
             x, y = (1.0 + radius[i] + 0.16) * xy[i]
             ax.text(x, y, f"{s}\n{pct:.1f} %", fontsize=7, ha="center", va="center")
-        n_sessions = int(transitions.loc[group == cond, "session"].nunique())
-        ax.set_title(f"{cond} ({n_sessions} sessions)", fontsize=9)
+        mine = transitions.loc[group == cond]
+        n_mice, n_sessions = mine["mouse"].nunique(), mine["session"].nunique()
+        ax.set_title(f"{cond} ({n_mice} mice, {n_sessions} sessions)", fontsize=9)
         ax.set_xlim(-1.6, 1.6)
         ax.set_ylim(-1.6, 1.6)
         ax.set_aspect("equal")
         ax.axis("off")
     fig.suptitle(
-        "bout-to-bout transitions, mean over sessions\n"
+        "bout-to-bout transitions, mean over mice\n"
         f"arrows: P(next | current) >= {min_probability:g}; node area: % of time",
         fontsize=9,
     )

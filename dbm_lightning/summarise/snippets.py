@@ -40,7 +40,7 @@ from dbm_lightning.summarise.bout_poses import (
     state_code,
 )
 
-__all__ = ["SNIPPET_FORMATS", "ffmpeg_path", "write_snippets"]
+__all__ = ["SNIPPET_FORMATS", "check_snippet_path", "ffmpeg_path", "write_snippets"]
 
 SNIPPET_FORMATS = (".gif", ".mp4")
 """File suffixes :func:`write_snippets` writes."""
@@ -237,17 +237,7 @@ def write_snippets(
     """
     out_path = Path(out_path)
     suffix = out_path.suffix.lower()
-    if suffix not in SNIPPET_FORMATS:
-        raise ValueError(
-            f"{out_path}: unknown snippet format {out_path.suffix!r}; use one of {SNIPPET_FORMATS}"
-        )
-    ffmpeg = ffmpeg_path() if suffix == ".mp4" else None
-    if suffix == ".mp4" and ffmpeg is None:
-        raise RuntimeError(
-            f"{out_path}: writing .mp4 needs ffmpeg, found neither on the PATH, nor at "
-            "matplotlib's rcParams['animation.ffmpeg_path'], nor from imageio-ffmpeg; "
-            "pip install 'dbm-lightning[video]' or write a .gif, which needs nothing"
-        )
+    ffmpeg = check_snippet_path(out_path)
     if max_seconds <= 0:
         raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     labels = check_labels(sessions, labels)
@@ -315,6 +305,35 @@ def write_snippets(
                 panel.show(t)
             writer.grab_frame()
     return bouts
+
+
+def check_snippet_path(out_path: str | Path) -> str | None:
+    """Refuse a snippet file :func:`write_snippets` cannot write, before anything is drawn;
+    return the ffmpeg an ``.mp4`` is written with (``None`` for a ``.gif``).
+
+    Raises
+    ------
+    ValueError
+        For a suffix other than ``.gif`` / ``.mp4``.
+    RuntimeError
+        For ``.mp4`` without ffmpeg (:func:`ffmpeg_path`).
+    """
+    out_path = Path(out_path)
+    suffix = out_path.suffix.lower()
+    if suffix not in SNIPPET_FORMATS:
+        raise ValueError(
+            f"{out_path}: unknown snippet format {out_path.suffix!r}; use one of {SNIPPET_FORMATS}"
+        )
+    if suffix == ".gif":
+        return None
+    ffmpeg = ffmpeg_path()
+    if ffmpeg is None:
+        raise RuntimeError(
+            f"{out_path}: writing .mp4 needs ffmpeg, found neither on the PATH, nor at "
+            "matplotlib's rcParams['animation.ffmpeg_path'], nor from imageio-ffmpeg; "
+            "pip install 'dbm-lightning[video]' or write a .gif, which needs nothing"
+        )
+    return ffmpeg
 
 
 def ffmpeg_path() -> str | None:

@@ -1,6 +1,6 @@
-"""Group statistics of a per-session behaviour table (:func:`~dbm_lightning.analysis.
-time_budget.time_budget`): conditions compared within each day, and a condition x day mixed
-model across days, with Benjamini-Hochberg correction and effect sizes.
+"""Group statistics of a per-session behaviour table (:func:`~dbm_lightning.summarise.budget.
+time_budget`): conditions compared within each day, and a condition x day mixed model across
+days, with Benjamini-Hochberg correction and effect sizes.
 
 The unit of every test is the mouse: sessions of the same mouse on the same day are averaged
 first (:func:`mouse_day_values`), so that several trials of a day never count as several mice.
@@ -16,6 +16,11 @@ first (:func:`mouse_day_values`), so that several trials of a day never count as
   likelihood-ratio test against ``value ~ condition + day`` (one test per behaviour, whatever
   the number of conditions); the effect size is the difference in slope per day from the
   reference condition, with its 95 % CI, and that difference over the whole span of days.
+  The condition's main effect is tested too: ``condition + day`` against ``day``.
+
+With few mice the likelihood-ratio tests and the Wald intervals are approximations that tend
+to be too optimistic; mice without a value (e.g. a latency when they never showed the
+behaviour) are left out of the cell, and ``n_a`` / ``n_b`` / ``mice`` say how many remain.
 """
 
 from __future__ import annotations
@@ -111,7 +116,8 @@ def within_day_tests(
     DataFrame, one row per behaviour x day x pair of conditions: ``behaviour, day,
     condition_a, condition_b, n_a, n_b, mean_a, mean_b, test, statistic, p, p_bh,
     effect_size, effect`` (the effect's name), ``measure``. A pair where a condition has fewer
-    than two mice that day gets NaN statistics.
+    than two mice that day, or where every mouse of both has the same value, gets NaN
+    statistics (not tested, so not counted in the correction).
 
     Raises
     ------
@@ -134,7 +140,7 @@ def within_day_tests(
             a = by_condition.get(cond_a, np.zeros(0))
             b = by_condition.get(cond_b, np.zeros(0))
             statistic = p = effect = np.nan
-            if a.size >= 2 and b.size >= 2:
+            if a.size >= 2 and b.size >= 2 and np.ptp(np.concatenate([a, b])) > 0:
                 statistic, p, effect = _compare(a, b, test)
             rows.append(
                 {
@@ -187,7 +193,8 @@ def _fit_note(notes: set[str]) -> str:
 def mixed_model_tests(
     table: pd.DataFrame, measure: str = "percent_time", reference: str | None = None
 ) -> pd.DataFrame:
-    """The condition x day interaction per behaviour (see the module docstring).
+    """The condition x day interaction per behaviour, and the condition's main effect (see the
+    module docstring).
 
     Parameters
     ----------
@@ -202,12 +209,18 @@ def mixed_model_tests(
     ``slope_reference`` (per day), and for every other condition ``C``:
     ``slope_difference_C`` (its slope minus the reference's, per day), ``ci_low_C``,
     ``ci_high_C`` (95 % Wald interval), ``change_over_days_C`` (the difference times the span
-    of days); ``converged`` and ``note`` (warnings of the fit, or why it failed).
+    of days); ``condition_lr``, ``condition_p``, ``condition_p_bh`` (the condition's main
+    effect: ``condition + day`` against ``day``); ``converged`` and ``note`` (warnings of the
+    fits, or why a behaviour was not modelled: no variation, a condition without values, a
+    failed fit). A behaviour some condition never has a value for (e.g. a latency when no
+    mouse of it showed the behaviour) is modelled on the conditions that have values, the
+    degrees of freedom counting only them; without the reference it is not modelled.
 
     Raises
     ------
     ValueError
-        When the data cannot be compared (:func:`untestable_reason`) or covers one day only.
+        When the data cannot be compared (:func:`untestable_reason`), covers one day only, or
+        ``reference`` is not one of its conditions.
     """
     values = mouse_day_values(table, measure)
     reason = untestable_reason(values)
@@ -218,64 +231,91 @@ def mixed_model_tests(
     conditions = sorted(values["condition"].unique(), key=str)
     if reference is None:
         reference = "control" if "control" in conditions else conditions[0]
-    if reference not in conditions:
-        raise ValueError(f"reference condition {reference!r} is not one of {conditions}")
+    check_reference(reference, conditions)
     others = [c for c in conditions if c != reference]
     span = float(values["day"].max() - values["day"].min())
-    term = f"C(condition, Treatment(reference={reference!r}))"
-    rows = []
-    for behaviour, data in values.groupby("behaviour", sort=True):
-        data = data.dropna(subset=["value"]).reset_index(drop=True)
-        row: dict = {
-            "behaviour": behaviour,
-            "measure": measure,
-            "reference": reference,
-            "mice": int(data["mouse"].nunique()),
-            "observations": int(len(data)),
-            "lr_statistic": np.nan,
-            "df": len(others),
-            "p": np.nan,
-            "slope_reference": np.nan,
-        }
-        for c in others:
-            row.update(
-                {
-                    f"slope_difference_{c}": np.nan,
-                    f"ci_low_{c}": np.nan,
-                    f"ci_high_{c}": np.nan,
-                    f"change_over_days_{c}": np.nan,
-                }
-            )
-        row.update({"converged": False, "note": ""})
-        if data["value"].std(ddof=0) == 0 or data["condition"].nunique() < 2:
-            row["note"] = "the same value in every mouse and day: nothing to model"
-            rows.append(row)
-            continue
-        try:
-            full, note_full = _fit(f"value ~ {term} * day", data)
-            reduced, note_reduced = _fit(f"value ~ {term} + day", data)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            row["note"] = f"fit failed: {exc}"
-            rows.append(row)
-            continue
-        lr = max(0.0, 2.0 * (full.llf - reduced.llf))
-        ci = full.conf_int()
-        row.update(
-            {
-                "lr_statistic": lr,
-                "p": float(stats.chi2.sf(lr, len(others))),
-                "slope_reference": float(full.params["day"]),
-                "converged": bool(full.converged and reduced.converged),
-                "note": _fit_note(note_full | note_reduced),
-            }
-        )
-        for c in others:
-            name = f"{term}[T.{c}]:day"
-            row[f"slope_difference_{c}"] = float(full.params[name])
-            row[f"ci_low_{c}"] = float(ci.loc[name, 0])
-            row[f"ci_high_{c}"] = float(ci.loc[name, 1])
-            row[f"change_over_days_{c}"] = float(full.params[name]) * span
-        rows.append(row)
+    rows = [
+        _model_behaviour(behaviour, data.dropna(subset=["value"]), measure, reference, others, span)
+        for behaviour, data in values.groupby("behaviour", sort=True)
+    ]
     out = pd.DataFrame(rows)
+    for column in (f"slope_difference_{c}" for c in others):
+        if column not in out:
+            out[column] = np.nan
     out.insert(out.columns.get_loc("p") + 1, "p_bh", bh_correct(out["p"]))
-    return out
+    out.insert(
+        out.columns.get_loc("condition_p") + 1, "condition_p_bh", bh_correct(out["condition_p"])
+    )
+    order = [c for c in out.columns if c not in ("converged", "note")] + ["converged", "note"]
+    return out[order]
+
+
+def check_reference(reference: str, conditions: list) -> None:
+    """Refuse a reference condition the data does not have."""
+    if reference not in conditions:
+        raise ValueError(f"reference condition {reference!r} is not one of {conditions}")
+
+
+def _model_behaviour(
+    behaviour: str, data: pd.DataFrame, measure: str, reference: str, others: list, span: float
+) -> dict:
+    """One row of :func:`mixed_model_tests`: three ML fits of one behaviour's values."""
+    data = data.reset_index(drop=True)
+    present = set(data["condition"])
+    fitted = [c for c in others if c in present]
+    row: dict = {
+        "behaviour": behaviour,
+        "measure": measure,
+        "reference": reference,
+        "mice": int(data["mouse"].nunique()),
+        "observations": int(len(data)),
+        "lr_statistic": np.nan,
+        "df": len(fitted),
+        "p": np.nan,
+        "slope_reference": np.nan,
+    }
+    for c in others:
+        row.update({f"slope_difference_{c}": np.nan, f"ci_low_{c}": np.nan,
+                    f"ci_high_{c}": np.nan, f"change_over_days_{c}": np.nan})  # fmt: skip
+    row.update({"condition_lr": np.nan, "condition_p": np.nan, "converged": False, "note": ""})
+    if reference not in present:
+        row["note"] = f"no value in the reference condition {reference!r}: not modelled"
+        return row
+    if not fitted:
+        row["note"] = "no value in any other condition: not modelled"
+        return row
+    if data["value"].std(ddof=0) == 0:
+        row["note"] = "the same value in every mouse and day: nothing to model"
+        return row
+    term = f"C(condition, Treatment(reference={reference!r}))"
+    try:
+        full, notes = _fit(f"value ~ {term} * day", data)
+        additive, more = _fit(f"value ~ {term} + day", data)
+        days_only, most = _fit("value ~ day", data)
+    except Exception as exc:  # noqa: BLE001 - a failed fit is a note on its row, not a crash
+        row["note"] = f"fit failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        return row
+    lr = max(0.0, 2.0 * (full.llf - additive.llf))
+    condition_lr = max(0.0, 2.0 * (additive.llf - days_only.llf))
+    ci = full.conf_int()
+    row.update(
+        {
+            "lr_statistic": lr,
+            "p": float(stats.chi2.sf(lr, len(fitted))),
+            "slope_reference": float(full.params["day"]),
+            "condition_lr": condition_lr,
+            "condition_p": float(stats.chi2.sf(condition_lr, len(fitted))),
+            "converged": bool(full.converged and additive.converged and days_only.converged),
+            "note": _fit_note(notes | more | most),
+        }
+    )
+    if len(fitted) < len(others):
+        missing = ", ".join(c for c in others if c not in present)
+        row["note"] = "; ".join(n for n in (f"no value in {missing}", row["note"]) if n)
+    for c in fitted:
+        name = f"{term}[T.{c}]:day"
+        row[f"slope_difference_{c}"] = float(full.params[name])
+        row[f"ci_low_{c}"] = float(ci.loc[name, 0])
+        row[f"ci_high_{c}"] = float(ci.loc[name, 1])
+        row[f"change_over_days_{c}"] = float(full.params[name]) * span
+    return row
