@@ -277,6 +277,58 @@ def _dlc_base(stem: str) -> str:
     return stem[:i].rstrip("_-. ") if i > 0 else stem
 
 
+def companion_file(
+    pattern: str,
+    source: str | Path,
+    name: str,
+    mouse: str | None = None,
+    day: int | None = None,
+    condition: str | None = None,
+    what: str = "label",
+) -> Path:
+    """The file ``pattern`` names beside the pose file ``source``: relative to its folder,
+    with the placeholders ``{stem}``, ``{base}``, ``{name}``, ``{mouse}``, ``{day}``,
+    ``{condition}`` (see :class:`FileLabeler`) and, at most, one match of a wildcard (the pose
+    file itself excluded); the path as named when nothing matches.
+
+    Raises
+    ------
+    ValueError
+        An unknown placeholder.
+    DataFormatError
+        A wildcard that matches several files.
+    """
+    from dbm_lightning.io.compressed import file_stem
+
+    src = Path(source)
+    stem = file_stem(src)
+    fields = {
+        "stem": stem,
+        "base": _dlc_base(stem),
+        "name": name,
+        "mouse": mouse,
+        "day": day,
+        "condition": condition,
+    }
+    try:
+        rel = pattern.format(**fields)
+    except (KeyError, IndexError) as exc:
+        raise ValueError(
+            f"{what} file pattern {pattern!r}: unknown placeholder {exc}; use {list(_PLACEHOLDERS)}"
+        ) from None
+    target = src.parent / rel
+    if not any(ch in rel for ch in "*?["):
+        return target
+    matches = sorted(p for p in target.parent.glob(target.name) if p.resolve() != src.resolve())
+    if len(matches) > 1:
+        raise DataFormatError(
+            target,
+            f"{what} pattern {pattern!r} matches {len(matches)} files for session "
+            f"{name!r} ({', '.join(p.name for p in matches[:4])}); name one",
+        )
+    return matches[0] if matches else target
+
+
 @dataclass
 class FileLabeler:
     """Labels read from a file beside each session's source file.
@@ -340,36 +392,7 @@ class FileLabeler:
         condition: str | None = None,
     ) -> Path:
         """The label file of the pose file ``source`` (see :meth:`path_for`)."""
-        from dbm_lightning.io.compressed import file_stem
-
-        src = Path(source)
-        stem = file_stem(src)
-        fields = {
-            "stem": stem,
-            "base": _dlc_base(stem),
-            "name": name,
-            "mouse": mouse,
-            "day": day,
-            "condition": condition,
-        }
-        try:
-            rel = self.pattern.format(**fields)
-        except (KeyError, IndexError) as exc:
-            raise ValueError(
-                f"label file pattern {self.pattern!r}: unknown placeholder {exc}; "
-                f"use {list(_PLACEHOLDERS)}"
-            ) from None
-        target = src.parent / rel
-        if not any(ch in rel for ch in "*?["):
-            return target
-        matches = sorted(p for p in target.parent.glob(target.name) if p.resolve() != src.resolve())
-        if len(matches) > 1:
-            raise DataFormatError(
-                target,
-                f"label pattern {self.pattern!r} matches {len(matches)} files for session "
-                f"{name!r} ({', '.join(p.name for p in matches[:4])}); name one",
-            )
-        return matches[0] if matches else target
+        return companion_file(self.pattern, source, name, mouse, day, condition, what="label")
 
     def read(self, path: Path, n_frames: int, fps: float | None) -> tuple[np.ndarray, tuple]:
         """Labels ``(n_frames,)`` and their names from the label file ``path``."""

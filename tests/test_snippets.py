@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dbm_lightning.errors import DataFormatError
 from dbm_lightning.session import Session
 from dbm_lightning.summarise.bout_poses import (
     align_first_frame,
@@ -307,3 +308,49 @@ def test_trajectory_plot_of_a_pair(tmp_path) -> None:
     np.testing.assert_allclose(mean[0, 0, 3], 0.0, atol=1e-6)  # body at the origin
     assert np.isnan(mean[:, 1, 4]).all()  # b's hip is never tracked
     assert trajectory_plot([pair], [lab], NAMES, tmp_path / "pair.png").exists()
+
+
+# --------------------------------------------------------------------------- labelled video
+
+
+def _write_video(path, frames: int, size=(64, 48), fps: float = 30.0) -> None:
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    writer = imageio_ffmpeg.write_frames(
+        str(path), size, fps=fps, macro_block_size=1, ffmpeg_log_level="error"
+    )
+    writer.send(None)
+    for _ in range(frames):
+        writer.send(np.zeros((size[1], size[0], 3), np.uint8).tobytes())
+    writer.close()
+
+
+def test_labelled_video_draws_the_pose_on_the_frames(tmp_path) -> None:
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    from dbm_lightning.summarise.overlay import labelled_video
+
+    video = tmp_path / "rec.mp4"
+    _write_video(video, 40)
+    pose = np.full((40, 3, 2), np.nan, np.float32)
+    pose[:, 0] = (40.0, 30.0)  # three parts in a row, bright lines on black frames
+    pose[:, 1] = (50.0, 30.0)
+    pose[:, 2] = (58.0, 30.0)
+    s = Session(pose=pose, likelihood=np.ones((40, 3)), bodyparts=("a", "b", "c"), name="rec")
+    labels = np.where(np.arange(40) < 20, 0, 1)
+    out = tmp_path / "rec.labelled.mp4"
+    info = labelled_video(video, s, labels, ["walk", "groom"], out, start=10, frames=20)
+    assert (info["frames"], info["video_frames"], info["size"]) == (20, 40, [64, 48])
+    reader = imageio_ffmpeg.read_frames(str(out))
+    meta = next(reader)
+    frames = [np.frombuffer(f, np.uint8).reshape(48, 64, 3) for f in reader]
+    assert len(frames) == 20 and tuple(meta["size"]) == (64, 48)
+    assert frames[0][30, 45].max() > 100  # on the skeleton's line
+    assert frames[0][44, 10].max() < 40  # away from pose and caption: still black
+    assert frames[0][6:12, 4:40].max() > 100  # the caption
+    with pytest.raises(DataFormatError, match="outside the 40 frames"):
+        labelled_video(video, s, labels, ["walk", "groom"], tmp_path / "x.mp4", start=40)
+    with pytest.raises(DataFormatError, match="not found"):
+        labelled_video(tmp_path / "none.mp4", s, labels, ["walk", "groom"], tmp_path / "y.mp4")
+    (tmp_path / "bad.mp4").write_text("not a video")
+    with pytest.raises(DataFormatError, match="cannot read"):
+        labelled_video(tmp_path / "bad.mp4", s, labels, ["walk", "groom"], tmp_path / "z.mp4")
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "z.mp4").exists()

@@ -387,6 +387,34 @@ def test_one_condition_writes_the_budget_and_says_why_no_statistics(tmp_path: Pa
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
+def test_labelled_videos_of_chosen_sessions(tmp_path: Path) -> None:
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    from dbm_lightning.synthetic import TRUE_BEHAVIOURS, SyntheticConfig, write_dataset
+
+    data = write_dataset(tmp_path / "data", SyntheticConfig(mice=1, days=1, frames=60, seed=2))
+    labels = pd.read_csv(data / "m01_day1.labels.csv")["label"].to_numpy(str)
+    sessions = {"m01_day1": (labels, np.ones(60, bool))}
+    sources = {"m01_day1": data / "m01_day1.csv"}
+    pred = _write_prediction(tmp_path / "p", sessions, list(TRUE_BEHAVIOURS), sources)
+    with pytest.raises(ValueError, match="give the video pattern"):
+        summarise(pred, overlay=["all"])
+    with pytest.raises(DataFormatError, match="video of session 'm01_day1' not found"):
+        summarise(pred, video="{stem}.mp4", overlay=["all"])
+    assert not (pred / "summary").exists() or not any((pred / "summary").iterdir())
+    writer = imageio_ffmpeg.write_frames(str(data / "m01_day1.mp4"), (640, 480), fps=30,
+                                         macro_block_size=1, ffmpeg_log_level="error")  # fmt: skip
+    writer.send(None)
+    for _ in range(60):
+        writer.send(np.zeros((480, 640, 3), np.uint8).tobytes())
+    writer.close()
+    record = summarise(pred, video="{stem}.mp4", overlay=["m01_day1"])
+    (row,) = record["videos"]
+    assert (row["frames"], row["video_frames"], row["pose_frames"]) == (60, 60, 60)
+    out = pred / "summary" / "videos" / "m01_day1.labelled.mp4"
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 60
+    assert "## Labelled videos" in (pred / "summary" / "summary.md").read_text()
+
+
 def test_microstates_unit(tmp_path: Path) -> None:
     labels = np.array(["a"] * 8)
     states = np.array([0, 0, 3, 3, 1, 1, 1, -1])
@@ -414,6 +442,7 @@ def test_cli_bad_input_is_one_line_and_status_2(
         (["--snippets", "dancing"], "unknown label 'dancing'"),
         (["--manifest", str(tmp_path / "none.csv")], "none.csv"),
         (["--snippet-bouts", "0"], "--snippet-bouts"),
+        (["--overlay", "m01_day1"], "give the video pattern"),
     ):
         assert summarise_main([pred, "--out", str(tmp_path / "o"), *args]) == 2, args
         err = capsys.readouterr().err.strip().splitlines()

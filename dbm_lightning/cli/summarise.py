@@ -7,6 +7,7 @@ Examples::
     dbm-summarise predictions/ --manifest study.csv --test welch --out results/summary
     dbm-summarise predictions/ --unit microstate --snippets ms03 ms07
     dbm-summarise predictions/ --pattern "{mouse}_{condition}_day{day}" --snippets all
+    dbm-summarise predictions/ --video "{base}.mp4" --overlay m01_day7    # needs [video]
 
 Writes ``time_budget.csv``/``.parquet`` (one row per session x behaviour), ``transitions.*``,
 ``within_day_tests.*`` and ``mixed_model.*`` (with two or more conditions), ``by_day.png``,
@@ -87,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the mean egocentric trajectory of every state (always with --snippets)",
     )
     p.add_argument("--snippet-bouts", type=int, default=9, help="bouts per snippet grid")
+    p.add_argument(
+        "--video",
+        default=None,
+        metavar="PATTERN",
+        help="each session's recording, beside its pose file: {stem}, {base}, {name}, "
+        "wildcards (e.g. '{base}.mp4' or '../videos/{base}*.avi'); for --overlay",
+    )
+    p.add_argument(
+        "--overlay",
+        nargs="+",
+        default=[],
+        metavar="SESSION",
+        help="write labelled videos of these sessions ('all': every one): the pose and the "
+        "predicted behaviour drawn on the recording (needs the video extra)",
+    )
     p.add_argument("--individuals", nargs="+", default=None, metavar="NAME", help="animals to draw")
     p.add_argument("--seed", type=int, default=0, help="seed of the bouts drawn for snippets")
     return p
@@ -121,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             snippet_format=args.snippet_format,
             snippet_bouts=args.snippet_bouts,
             trajectories=args.trajectories,
+            video=args.video,
+            overlay=args.overlay,
             individuals=args.individuals,
             seed=args.seed,
         )

@@ -182,6 +182,14 @@ def summary_markdown(
             f"- {r['behaviour']}: `{r['file']}` ({r['bouts']} bouts)" for r in record["snippets"]
         ]
         lines.append("")
+    if record.get("videos"):
+        lines += ["## Labelled videos", ""]
+        for v in record["videos"]:
+            lines.append(f"- {v['session']}: `{v['path']}` ({v['frames']} frames of `{v['video']}`"
+                         + (f"; the video has {v['video_frames']} frames, the pose "
+                            f"{v['pose_frames']}" if v["video_frames"] != v["pose_frames"] else "")
+                         + ")")  # fmt: skip
+        lines.append("")
     lines += ["## Files", ""]
     lines += [f"- {key}: " + ", ".join(f"`{n}`" for n in names) for key, names in files.items()]
     return "\n".join([*lines, ""])

@@ -41,6 +41,7 @@ import pandas as pd
 from dbm_lightning.analysis.plots import save_figure
 from dbm_lightning.atomic import write_atomic, write_json_atomic, write_text_atomic
 from dbm_lightning.errors import DataFormatError
+from dbm_lightning.labeling import companion_file
 from dbm_lightning.prediction.guards import check_output_dir
 from dbm_lightning.summarise.budget import (
     BUDGET_COLUMNS,
@@ -52,6 +53,7 @@ from dbm_lightning.summarise.budget import (
 )
 from dbm_lightning.summarise.figures import by_day_figure, transition_graph_figure
 from dbm_lightning.summarise.markdown import SIGNIFICANCE, summary_markdown
+from dbm_lightning.summarise.overlay import labelled_video
 from dbm_lightning.summarise.snippets import check_snippet_path, write_snippets
 from dbm_lightning.summarise.stats import (
     TESTS,
@@ -159,6 +161,47 @@ def _chosen_snippets(
     return chosen
 
 
+def video_name(session: str) -> str:
+    """``videos/<session>.labelled.mp4`` (characters other than ``\\w.-`` as ``_``)."""
+    safe = re.sub(r"[^\w.-]+", "_", session)
+    return f"videos/{safe}.labelled.mp4"
+
+
+def _videos(
+    pred: PredictedSessions, meta: pd.DataFrame, pattern: str | None, sessions: Sequence[str]
+) -> dict[str, Path]:
+    """The recording of every session to overlay, checked: named, found, readable tools."""
+    wanted = list(pred.names) if list(sessions) == ["all"] else list(sessions)
+    if not wanted:
+        return {}
+    if pattern is None:
+        raise ValueError("labelled videos need the recordings: give the video pattern too")
+    unknown = [s for s in wanted if s not in pred.names]
+    if unknown:
+        raise ValueError(f"unknown session {unknown[0]!r} to overlay; known: {pred.names[:5]}..")
+    try:
+        import imageio_ffmpeg  # noqa: F401 - the video extra
+    except ImportError:
+        raise RuntimeError(
+            "labelled videos need imageio-ffmpeg: pip install 'dbm-lightning[video]'"
+        ) from None
+    rows = meta.set_index("session")
+    found = {}
+    for name in wanted:
+        i = pred.names.index(name)
+        row = rows.loc[name]
+        day = None if pd.isna(row["day"]) else int(row["day"])
+        path = companion_file(
+            pattern, pred.sources[i], name, row["mouse"], day, row["condition"], what="video"
+        )
+        if not path.is_file():
+            raise DataFormatError(
+                path, f"video of session {name!r} not found (pattern {pattern!r})"
+            )
+        found[name] = path
+    return found
+
+
 def _load_poses(pred: PredictedSessions, individuals: Sequence[str] | None) -> list:
     from dbm_lightning.io.readers import load_pose
 
@@ -208,6 +251,8 @@ def summarise(
     snippet_format: str = "gif",
     snippet_bouts: int = 9,
     trajectories: bool = False,
+    video: str | None = None,
+    overlay: Sequence[str] = (),
     individuals: Sequence[str] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -237,6 +282,12 @@ def summarise(
         ``"gif"`` (no extra software) or ``"mp4"`` (needs ffmpeg).
     trajectories
         Draw ``trajectories.png`` (always drawn with ``snippets``); needs the pose files.
+    video, overlay
+        Labelled videos (:func:`~dbm_lightning.summarise.overlay.labelled_video`) of the
+        sessions named in ``overlay`` (``["all"]``: every one), written to
+        ``videos/<session>.labelled.mp4``; ``video`` finds each recording beside its pose file,
+        a pattern as for label files (``{stem}``, ``{base}``, ``{name}``, wildcards: e.g.
+        ``"{base}.mp4"`` or ``"../videos/{base}*.avi"``). Needs the ``video`` extra.
     individuals
         Multi-animal pose files: the individuals to draw (default all).
 
@@ -254,7 +305,7 @@ def summarise(
         An unknown unit, measure, test, reference condition, snippet format or behaviour, or
         a behaviour to animate that has no bout.
     RuntimeError
-        MP4 snippets without ffmpeg.
+        MP4 snippets without ffmpeg, labelled videos without ``imageio-ffmpeg``.
     """
     started = time.perf_counter()
     if test not in TESTS:
@@ -273,13 +324,15 @@ def summarise(
     chosen = _chosen_snippets(snippets, budget, pred.states, unit, snippet_format)
     within, mixed, skipped = _statistics(budget, measure, test, reference)
     transitions = transition_table(pred.codes, pred.states, meta)
-    poses = _load_poses(pred, individuals) if chosen or trajectories else None
+    videos = _videos(pred, meta, video, overlay)
+    poses = _load_poses(pred, individuals) if chosen or trajectories or videos else None
     planned = [f"{t}.{f}" for t in ("time_budget", "transitions") for f in TABLE_FORMATS]
     if mixed is not None:
         planned += [f"{t}.{f}" for t in ("within_day_tests", "mixed_model") for f in TABLE_FORMATS]
     planned += ["transition_graph.png", "summary.md", SUMMARY_FILE]
     planned += ["by_day.png"] * _has_days(budget) + ["trajectories.png"] * (poses is not None)
     planned += [snippet_name(s, snippet_format) for s in chosen]
+    planned += [video_name(n) for n in videos]
 
     out.mkdir(parents=True, exist_ok=True)
     outputs = _Outputs(out)
@@ -310,6 +363,15 @@ def summarise(
     if poses is not None:
         trajectory_plot(poses, pred.codes, pred.states, outputs.path("trajectories.png"), seed=seed)
         files["trajectories"] = ["trajectories.png"]
+    video_rows = []
+    for name, path in videos.items():
+        i = pred.names.index(name)
+        info = labelled_video(
+            path, poses[i], pred.codes[i], pred.states, outputs.path(video_name(name))
+        )
+        video_rows.append({"session": name, "video": str(path), **info})
+    if video_rows:
+        files["videos"] = [video_name(n) for n in videos]
     record: dict[str, Any] = {
         "predictions": str(pred_dir),
         "prediction": pred.details,
@@ -329,6 +391,7 @@ def summarise(
         "test": test,
         "statistics_skipped": skipped,
         "snippets": snippet_rows,
+        "videos": video_rows,
     }
     if mixed is not None:
         record["interaction_significant"] = sorted(

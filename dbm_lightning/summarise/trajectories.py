@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -233,27 +234,9 @@ def trajectory_plot(
     names: Sequence[str],
     out_path: str | Path,
     *,
-    frames: int = 15,
-    max_bouts: int = 200,
-    seed: int = 0,
-    ego_centre: str | None = None,
-    ego_front: str | None = None,
-    states: Sequence[str] | None = None,
-    edges: Sequence[tuple[int, int]] | None = None,
     dpi: int = 120,
+    **options: Any,
 ) -> Path:
-    """:func:`trajectory_figure` written as a PNG (atomically) to ``out_path``; returns the
-    path. See :func:`trajectory_figure` for the parameters."""
-    fig = trajectory_figure(
-        sessions,
-        labels,
-        names,
-        frames=frames,
-        max_bouts=max_bouts,
-        seed=seed,
-        ego_centre=ego_centre,
-        ego_front=ego_front,
-        states=states,
-        edges=edges,
-    )
-    return save_figure(fig, out_path, dpi=dpi)
+    """:func:`trajectory_figure` (``options`` are its keyword arguments) written as a PNG
+    (atomically) to ``out_path``; returns the path."""
+    return save_figure(trajectory_figure(sessions, labels, names, **options), out_path, dpi=dpi)
