@@ -316,6 +316,8 @@ def companion_file(
         raise ValueError(
             f"{what} file pattern {pattern!r}: unknown placeholder {exc}; use {list(_PLACEHOLDERS)}"
         ) from None
+    except (ValueError, TypeError, AttributeError) as exc:  # "{base", "{day:02d}" without a day
+        raise ValueError(f"{what} file pattern {pattern!r} cannot be filled in: {exc}") from None
     target = src.parent / rel
     if not any(ch in rel for ch in "*?["):
         return target

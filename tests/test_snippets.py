@@ -315,9 +315,10 @@ def test_trajectory_plot_of_a_pair(tmp_path) -> None:
 
 def _write_video(path, frames: int, size=(64, 48), fps: float = 30.0) -> None:
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-    writer = imageio_ffmpeg.write_frames(
-        str(path), size, fps=fps, macro_block_size=1, ffmpeg_log_level="error"
-    )
+    writer = imageio_ffmpeg.write_frames(  # yuv444p: odd sizes too (a camera's may be odd)
+        str(path), size, fps=fps, macro_block_size=1, ffmpeg_log_level="error",
+        pix_fmt_out="yuv444p",
+    )  # fmt: skip
     writer.send(None)
     for _ in range(frames):
         writer.send(np.zeros((size[1], size[0], 3), np.uint8).tobytes())
@@ -338,7 +339,7 @@ def test_labelled_video_draws_the_pose_on_the_frames(tmp_path) -> None:
     labels = np.where(np.arange(40) < 20, 0, 1)
     out = tmp_path / "rec.labelled.mp4"
     info = labelled_video(video, s, labels, ["walk", "groom"], out, start=10, frames=20)
-    assert (info["frames"], info["video_frames"], info["size"]) == (20, 40, [64, 48])
+    assert (info["frames"], info["video_ended"], info["size"]) == (20, False, [64, 48])
     reader = imageio_ffmpeg.read_frames(str(out))
     meta = next(reader)
     frames = [np.frombuffer(f, np.uint8).reshape(48, 64, 3) for f in reader]
@@ -348,6 +349,18 @@ def test_labelled_video_draws_the_pose_on_the_frames(tmp_path) -> None:
     assert frames[0][6:12, 4:40].max() > 100  # the caption
     with pytest.raises(DataFormatError, match="outside the 40 frames"):
         labelled_video(video, s, labels, ["walk", "groom"], tmp_path / "x.mp4", start=40)
+    # a pose longer than its video: the frames the video has, and it says so
+    long = Session(pose=np.concatenate([pose, pose]), likelihood=np.ones((80, 3)),
+                   bodyparts=("a", "b", "c"), name="rec")  # fmt: skip
+    info = labelled_video(video, long, np.zeros(80, int), ["walk"], tmp_path / "l.mp4", start=30)
+    assert (info["frames"], info["video_ended"]) == (10, True)
+    with pytest.raises(DataFormatError, match="has 40 frames: none from frame 50"):
+        labelled_video(video, long, np.zeros(80, int), ["walk"], tmp_path / "x.mp4", start=50)
+    # odd frame sizes are padded for H.264
+    odd = tmp_path / "odd.mp4"
+    _write_video(odd, 5, size=(65, 49))
+    info = labelled_video(odd, s, labels, ["walk", "groom"], tmp_path / "o.mp4", frames=5)
+    assert info["frames"] == 5 and (tmp_path / "o.mp4").stat().st_size > 0
     with pytest.raises(DataFormatError, match="not found"):
         labelled_video(tmp_path / "none.mp4", s, labels, ["walk", "groom"], tmp_path / "y.mp4")
     (tmp_path / "bad.mp4").write_text("not a video")

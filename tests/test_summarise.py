@@ -176,7 +176,7 @@ def test_mixed_model_with_a_condition_that_never_has_a_value() -> None:
     ] = np.nan
     mixed = group_stats.mixed_model_tests(table).set_index("behaviour")
     assert mixed.loc["learns", "df"] == 1 and np.isfinite(mixed.loc["learns", "p"])
-    assert "no value in sham" in mixed.loc["learns", "note"]
+    assert "too few values in sham" in mixed.loc["learns", "note"]
     assert np.isnan(mixed.loc["learns", "slope_difference_sham"])
     assert np.isnan(mixed.loc["steady", "p"])
     assert "reference condition 'control'" in mixed.loc["steady", "note"]
@@ -341,6 +341,42 @@ def test_a_mistake_writes_nothing_and_a_rerun_replaces_its_own_files(
     assert (out / "mixed_model.csv").is_file() and (out / "trajectories.png").is_file()
 
 
+def test_a_run_that_fails_half_way_does_not_block_the_next(
+    steady_study: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbm_lightning.summarise import report
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(report, "write_snippets", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        summarise(steady_study["pred"], out, snippets=["grooming"])
+    record = json.loads((out / SUMMARY_FILE).read_text())
+    assert record["status"] == "incomplete" and "time_budget.csv" in record["files"]
+    monkeypatch.undo()
+    assert summarise(steady_study["pred"], out)["status"] == "complete"
+    # a pose file that is not the predicted one is refused before anything is written
+    other = tmp_path / "other"
+    with pytest.raises(DataFormatError, match="not the file it was predicted from"):
+        pred = read_predictions(steady_study["pred"])
+        short = tmp_path / "short.csv"
+        lines = pred.sources[0].read_text().splitlines(keepends=True)
+        short.write_text("".join(lines[:-10]))
+        summary = json.loads((steady_study["pred"] / "summary.json").read_text())
+        summary["sessions"][0]["source"] = str(short)
+        moved = tmp_path / "moved"
+        moved.mkdir()
+        for f in steady_study["pred"].glob("*.frames.csv"):
+            (moved / f.name).symlink_to(f)
+        for entry in summary["sessions"]:
+            entry["frames_file"] = str(moved / Path(entry["frames_file"]).name)
+        (moved / "summary.json").write_text(json.dumps(summary))
+        summarise(moved, other, trajectories=True)
+    assert not other.exists() or not any(other.iterdir())
+
+
 def test_manifest_columns_that_clash_are_refused(steady_study: dict, tmp_path: Path) -> None:
     pred = read_predictions(steady_study["pred"])
     table = pd.read_csv(steady_study["data"] / "manifest.csv")
@@ -409,7 +445,7 @@ def test_labelled_videos_of_chosen_sessions(tmp_path: Path) -> None:
     writer.close()
     record = summarise(pred, video="{stem}.mp4", overlay=["m01_day1"])
     (row,) = record["videos"]
-    assert (row["frames"], row["video_frames"], row["pose_frames"]) == (60, 60, 60)
+    assert (row["frames"], row["video_ended"], row["pose_frames"]) == (60, False, 60)
     out = pred / "summary" / "videos" / "m01_day1.labelled.mp4"
     assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 60
     assert "## Labelled videos" in (pred / "summary" / "summary.md").read_text()
@@ -443,6 +479,8 @@ def test_cli_bad_input_is_one_line_and_status_2(
         (["--manifest", str(tmp_path / "none.csv")], "none.csv"),
         (["--snippet-bouts", "0"], "--snippet-bouts"),
         (["--overlay", "m01_day1"], "give the video pattern"),
+        (["--reference", "treated"], "reference condition 'treated'"),
+        (["--fps", "nan"], "--fps must be a positive number"),
     ):
         assert summarise_main([pred, "--out", str(tmp_path / "o"), *args]) == 2, args
         err = capsys.readouterr().err.strip().splitlines()

@@ -20,6 +20,7 @@ previous summary did not write is overwritten.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -118,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.snippet_bouts < 1:
         return fail(f"--snippet-bouts must be at least 1, got {args.snippet_bouts}")
-    if args.fps is not None and args.fps <= 0:
-        return fail(f"--fps must be positive, got {args.fps}")
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        return fail(f"--fps must be a positive number, got {args.fps}")
     from dbm_lightning.summarise.report import summarise
 
     try:

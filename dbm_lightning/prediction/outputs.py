@@ -44,6 +44,11 @@ def read_summary(pred_dir: str | Path) -> dict[str, Any]:
         raise DataFormatError(path, f"malformed dbm-predict summary ({exc!r})") from None
     if not summary["sessions"]:
         raise DataFormatError(path, "the prediction folder holds no session")
+    for i, entry in enumerate(summary["sessions"]):
+        if not isinstance(entry, dict) or not all(k in entry for k in ("name", "frames_file")):
+            raise DataFormatError(
+                path, f"session entry {i} is not a dbm-predict session (name, frames_file)"
+            )
     return summary
 
 

@@ -350,8 +350,8 @@ def time_budget(
     runs = []
     for i, code in enumerate(codes):
         starts, lengths, values = run_lengths(np.asarray(code, dtype=np.int64))
-        before = np.concatenate([[-1], values[:-1]])
-        after = np.concatenate([values[1:], [-1]])
+        before = np.concatenate([[-1], values[:-1]])[: values.size]  # none for an empty session
+        after = np.concatenate([values[1:], [-1]])[: values.size]
         cut = (before < 0) | (after < 0)
         runs.append(pd.DataFrame({"i": i, "state": values, "start": starts,
                                   "length": lengths, "cut": cut}))  # fmt: skip

@@ -25,8 +25,13 @@ def _cell(value: Any, fmt: str = ".3g") -> str:
 
 
 def _table(df: pd.DataFrame, fmt: str = ".3g") -> list[str]:
-    rows = ([_cell(v, fmt) for v in row] for row in df.itertuples(index=False))
-    return markdown_table([str(c) for c in df.columns], rows)
+    """A pipe table; ``|`` in a cell (e.g. a condition named ``a|b``) escaped."""
+
+    def text(v: Any) -> str:
+        return _cell(v, fmt).replace("|", "\\|")
+
+    rows = ([text(v) for v in row] for row in df.itertuples(index=False))
+    return markdown_table([str(c).replace("|", "\\|") for c in df.columns], rows)
 
 
 def _budget_by_condition(budget: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -86,7 +91,8 @@ def _inputs(record: dict[str, Any]) -> list[str]:
 
 def _mixed_section(record: dict[str, Any], mixed: pd.DataFrame) -> list[str]:
     reference = mixed["reference"].iloc[0]
-    others = [c for c in record["conditions"] if c != reference]
+    prefix = "slope_difference_"
+    others = [c.removeprefix(prefix) for c in mixed.columns if c.startswith(prefix)]
     cols = ["behaviour", "slope_reference"]
     for c in others:
         cols += [f"slope_difference_{c}", f"ci_low_{c}", f"ci_high_{c}", f"change_over_days_{c}"]
@@ -185,10 +191,9 @@ def summary_markdown(
     if record.get("videos"):
         lines += ["## Labelled videos", ""]
         for v in record["videos"]:
-            lines.append(f"- {v['session']}: `{v['path']}` ({v['frames']} frames of `{v['video']}`"
-                         + (f"; the video has {v['video_frames']} frames, the pose "
-                            f"{v['pose_frames']}" if v["video_frames"] != v["pose_frames"] else "")
-                         + ")")  # fmt: skip
+            ended = "; the video ended before the pose" if v["video_ended"] else ""
+            lines.append(f"- {v['session']}: `{v['path']}` ({v['frames']} frames of "
+                         f"`{v['video']}`{ended})")  # fmt: skip
         lines.append("")
     lines += ["## Files", ""]
     lines += [f"- {key}: " + ", ".join(f"`{n}`" for n in names) for key, names in files.items()]

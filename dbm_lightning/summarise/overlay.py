@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = ["labelled_video"]
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,12 +55,14 @@ def labelled_video(
 
     Returns
     -------
-    ``{"path", "frames", "video_frames", "pose_frames", "size"}``.
+    ``{"path", "frames"`` (written), ``"video_ended"`` (the video ran out before the pose or
+    ``frames`` did), ``"pose_frames", "size"}``.
 
     Raises
     ------
     DataFormatError
-        The video is missing or ffmpeg cannot read it, or ``start`` is past its end.
+        The video is missing or ffmpeg cannot read it, or ``start`` is past its end or the
+        pose's.
     RuntimeError
         Without ``imageio-ffmpeg`` (the ``video`` extra).
     """
@@ -80,61 +83,64 @@ def labelled_video(
     if not video.is_file():
         raise DataFormatError(video, f"video of session {session.name!r} not found")
     (lab,) = check_labels([session], [labels])
-    try:
-        n_video, _ = imageio_ffmpeg.count_frames_and_secs(str(video))
-        reader = imageio_ffmpeg.read_frames(str(video))
-        meta = next(reader)
-    except (RuntimeError, OSError, StopIteration) as exc:
-        raise DataFormatError(video, f"ffmpeg cannot read this video ({exc})") from None
-    width, height = (int(v) for v in meta["size"])
-    rate = float(meta.get("fps") or session.fps or 30.0)
-    last = min(n_video, session.n_frames)
-    if start < 0 or start >= last:
-        reader.close()
-        raise DataFormatError(video, f"start frame {start} is outside the {last} frames")
-    stop = last if frames is None else min(last, start + int(frames))
+    if start < 0 or start >= session.n_frames:
+        raise DataFormatError(
+            video, f"start frame {start} is outside the {session.n_frames} frames"
+        )
+    stop = session.n_frames if frames is None else min(session.n_frames, start + int(frames))
     pose = session.animal_pose()
     edges = session_edges(session)
     colours = [_rgb(c) for c in categorical_colors(max(pose.shape[1], 1))]
     text = np.asarray([*names, "-"], dtype=object)[np.where(lab >= 0, lab, len(names))]
-    radius = max(2, round(min(width, height) / 160))
-    try:
-        font = ImageFont.load_default(size=max(10, height // 32))
-    except TypeError:  # Pillow < 10.1: the small bitmap font
-        font = ImageFont.load_default()
-    with atomic_path(out_path) as tmp:
+    with contextlib.ExitStack() as stack:
+        try:
+            reader = imageio_ffmpeg.read_frames(str(video))
+            stack.callback(reader.close)
+            meta = next(reader)
+        except (RuntimeError, OSError, StopIteration) as exc:
+            raise DataFormatError(video, f"ffmpeg cannot read this video ({exc})") from None
+        width, height = (int(v) for v in meta["size"])
+        rate = float(meta.get("fps") or session.fps or 30.0)
+        radius = max(2, round(min(width, height) / 160))
+        try:
+            font = ImageFont.load_default(size=max(10, height // 32))
+        except TypeError:  # Pillow < 10.1: the small bitmap font
+            font = ImageFont.load_default()
+        tmp = stack.enter_context(atomic_path(out_path))
         writer = imageio_ffmpeg.write_frames(
-            str(tmp), (width, height), fps=rate, ffmpeg_log_level="error",
-            output_params=["-f", "mp4"], macro_block_size=1,
+            str(tmp), (width, height), fps=rate, ffmpeg_log_level="error", macro_block_size=1,
+            # H.264 needs even sizes: pad odd ones by a pixel (the pose keeps its coordinates)
+            output_params=["-f", "mp4", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"],
         )  # fmt: skip
         writer.send(None)
-        try:
-            for i, raw in enumerate(reader):
-                if i < start:
-                    continue
-                if i >= stop:
-                    break
-                image = Image.frombytes("RGB", (width, height), raw)
-                draw = ImageDraw.Draw(image)
-                for animal, colour in enumerate(colours[: pose.shape[1]]):
-                    points = pose[i, animal]
-                    for a, b in edges:
-                        if np.isfinite(points[[a, b]]).all():
-                            draw.line([tuple(points[a]), tuple(points[b])], fill=colour, width=2)
-                    for x, y in points[np.isfinite(points).all(axis=1)]:
-                        box = (x - radius, y - radius, x + radius, y + radius)
-                        draw.ellipse(box, fill=colour)
-                caption = f"{session.name}  frame {i}  {text[i]}"
-                draw.rectangle(draw.textbbox((4, 4), caption, font=font), fill=(0, 0, 0))
-                draw.text((4, 4), caption, fill=(255, 255, 255), font=font)
-                writer.send(np.asarray(image).tobytes())
-        finally:
-            writer.close()
-            reader.close()
+        stack.callback(writer.close)
+        written, seen = 0, 0
+        for i, raw in enumerate(reader):
+            seen = i + 1
+            if i < start:
+                continue
+            if i >= stop:
+                break
+            image = Image.frombytes("RGB", (width, height), raw)
+            draw = ImageDraw.Draw(image)
+            for animal, colour in enumerate(colours[: pose.shape[1]]):
+                points = pose[i, animal]
+                for a, b in edges:
+                    if np.isfinite(points[[a, b]]).all():
+                        draw.line([tuple(points[a]), tuple(points[b])], fill=colour, width=2)
+                for x, y in points[np.isfinite(points).all(axis=1)]:
+                    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
+            caption = f"{session.name}  frame {i}  {text[i]}"
+            draw.rectangle(draw.textbbox((4, 4), caption, font=font), fill=(0, 0, 0))
+            draw.text((4, 4), caption, fill=(255, 255, 255), font=font)
+            writer.send(np.asarray(image).tobytes())
+            written += 1
+        if written == 0:  # the atomic write is abandoned: nothing is left at out_path
+            raise DataFormatError(video, f"has {seen} frames: none from frame {start} on")
     return {
         "path": str(out_path),
-        "frames": stop - start,
-        "video_frames": int(n_video),
+        "frames": written,
+        "video_ended": seen < stop,
         "pose_frames": session.n_frames,
         "size": [width, height],
     }

@@ -57,6 +57,7 @@ from dbm_lightning.summarise.overlay import labelled_video
 from dbm_lightning.summarise.snippets import check_snippet_path, write_snippets
 from dbm_lightning.summarise.stats import (
     TESTS,
+    check_reference,
     mixed_model_tests,
     mouse_day_values,
     untestable_reason,
@@ -122,12 +123,25 @@ class _Outputs:
         save_figure(fig, self.path(name))
         return [name]
 
+    def begin(self, planned: Sequence[str], options: dict[str, Any]) -> None:
+        """Check ``planned`` (:meth:`check`), then record them with the earlier summary's files
+        as this folder's, marked incomplete: a run that fails half-way leaves a record, so the
+        next run may replace what it wrote."""
+        self.check(planned)
+        files = sorted(self.ours | set(planned) | {SUMMARY_FILE})
+        record = {"status": "incomplete", **options, "files": files}
+        write_json_atomic(self.folder / SUMMARY_FILE, record)
+
     def finish(self, record: dict[str, Any]) -> None:
         """Remove the earlier summary's files not made again, then write ``summarise.json``."""
         stale = sorted(self.ours - set(self.written) - {SUMMARY_FILE})
+        root = self.folder.resolve()
         for name in stale:
-            (self.folder / name).unlink(missing_ok=True)
+            path = (self.folder / name).resolve()
+            if path.is_relative_to(root) and path != root:  # never outside the folder
+                path.unlink(missing_ok=True)
         self.written.append(SUMMARY_FILE)
+        record["status"] = "complete"
         record["files"] = self.written
         record["removed"] = stale
         write_json_atomic(self.folder / SUMMARY_FILE, record)
@@ -185,6 +199,10 @@ def _videos(
         raise RuntimeError(
             "labelled videos need imageio-ffmpeg: pip install 'dbm-lightning[video]'"
         ) from None
+    files = [video_name(n) for n in wanted]
+    twins = [f for f in dict.fromkeys(files) if files.count(f) > 1]
+    if twins:
+        raise ValueError(f"two labelled videos would both be written to {twins[0]}")
     rows = meta.set_index("session")
     found = {}
     for name in wanted:
@@ -202,16 +220,26 @@ def _videos(
     return found
 
 
-def _load_poses(pred: PredictedSessions, individuals: Sequence[str] | None) -> list:
+def _load_poses(
+    pred: PredictedSessions, individuals: Sequence[str] | None, which: Sequence[str]
+) -> dict[str, Any]:
+    """The pose of the sessions ``which``, each checked to have the predictions' frames."""
     from dbm_lightning.io.readers import load_pose
 
-    poses = []
-    for name, source in zip(pred.names, pred.sources, strict=True):
+    poses = {}
+    for name in which:
+        i = pred.names.index(name)
+        source = pred.sources[i]
         if not Path(source).exists():
+            raise DataFormatError(source, f"pose file of session {name!r} not found")
+        pose = load_pose(source, individuals=individuals, fps=pred.fps)
+        if pose.n_frames != pred.codes[i].size:
             raise DataFormatError(
-                source, f"pose file of session {name!r} not found: snippets need the pose"
+                source,
+                f"has {pose.n_frames} frames, the prediction of session {name!r} "
+                f"{pred.codes[i].size}: not the file it was predicted from",
             )
-        poses.append(load_pose(source, individuals=individuals, fps=pred.fps))
+        poses[name] = pose
     return poses
 
 
@@ -324,19 +352,22 @@ def summarise(
     chosen = _chosen_snippets(snippets, budget, pred.states, unit, snippet_format)
     within, mixed, skipped = _statistics(budget, measure, test, reference)
     transitions = transition_table(pred.codes, pred.states, meta)
+    if reference is not None:  # named even when the statistics are skipped
+        check_reference(reference, sorted(meta["condition"].dropna().unique(), key=str))
     videos = _videos(pred, meta, video, overlay)
-    poses = _load_poses(pred, individuals) if chosen or trajectories or videos else None
+    drawn = bool(chosen) or trajectories  # every session's pose
+    poses = _load_poses(pred, individuals, pred.names if drawn else list(videos))
     planned = [f"{t}.{f}" for t in ("time_budget", "transitions") for f in TABLE_FORMATS]
     if mixed is not None:
         planned += [f"{t}.{f}" for t in ("within_day_tests", "mixed_model") for f in TABLE_FORMATS]
     planned += ["transition_graph.png", "summary.md", SUMMARY_FILE]
-    planned += ["by_day.png"] * _has_days(budget) + ["trajectories.png"] * (poses is not None)
+    planned += ["by_day.png"] * _has_days(budget) + ["trajectories.png"] * drawn
     planned += [snippet_name(s, snippet_format) for s in chosen]
     planned += [video_name(n) for n in videos]
 
     out.mkdir(parents=True, exist_ok=True)
     outputs = _Outputs(out)
-    outputs.check(planned)
+    outputs.begin(planned, {"predictions": str(pred_dir), "unit": unit})
     files: dict[str, list[str]] = {
         "time_budget": outputs.table(budget, "time_budget"),
         "transitions": outputs.table(transitions, "transitions"),
@@ -354,20 +385,21 @@ def summarise(
     for state in chosen:
         name = snippet_name(state, snippet_format)
         bouts = write_snippets(
-            poses, pred.codes, pred.states, state, outputs.path(name),
+            [poses[n] for n in pred.names], pred.codes, pred.states, state, outputs.path(name),
             n_bouts=snippet_bouts, fps=pred.fps, seed=seed,
         )  # fmt: skip
         snippet_rows.append({"behaviour": state, "file": name, "bouts": len(bouts)})
     if snippet_rows:
         files["snippets"] = [r["file"] for r in snippet_rows]
-    if poses is not None:
-        trajectory_plot(poses, pred.codes, pred.states, outputs.path("trajectories.png"), seed=seed)
+    if drawn:
+        every = [poses[n] for n in pred.names]
+        trajectory_plot(every, pred.codes, pred.states, outputs.path("trajectories.png"), seed=seed)
         files["trajectories"] = ["trajectories.png"]
     video_rows = []
     for name, path in videos.items():
         i = pred.names.index(name)
         info = labelled_video(
-            path, poses[i], pred.codes[i], pred.states, outputs.path(video_name(name))
+            path, poses[name], pred.codes[i], pred.states, outputs.path(video_name(name))
         )
         video_rows.append({"session": name, "video": str(path), **info})
     if video_rows:

@@ -261,8 +261,12 @@ def _model_behaviour(
 ) -> dict:
     """One row of :func:`mixed_model_tests`: three ML fits of one behaviour's values."""
     data = data.reset_index(drop=True)
-    present = set(data["condition"])
+    # a condition is modelled with at least 2 mice and 2 days that have a value
+    spread = data.groupby("condition").agg(mice=("mouse", "nunique"), days=("day", "nunique"))
+    enough = spread[(spread["mice"] >= 2) & (spread["days"] >= 2)].index
+    present = set(enough)
     fitted = [c for c in others if c in present]
+    data = data[data["condition"].isin([reference, *fitted])].reset_index(drop=True)
     row: dict = {
         "behaviour": behaviour,
         "measure": measure,
@@ -279,10 +283,16 @@ def _model_behaviour(
                     f"ci_high_{c}": np.nan, f"change_over_days_{c}": np.nan})  # fmt: skip
     row.update({"condition_lr": np.nan, "condition_p": np.nan, "converged": False, "note": ""})
     if reference not in present:
-        row["note"] = f"no value in the reference condition {reference!r}: not modelled"
+        row["note"] = (
+            f"the reference condition {reference!r} has values for fewer than 2 mice or 2 days: "
+            "not modelled"
+        )
         return row
     if not fitted:
-        row["note"] = "no value in any other condition: not modelled"
+        row["note"] = "no other condition has values for 2 mice and 2 days: not modelled"
+        return row
+    if len(data) <= 2 * (1 + len(fitted)) + 2:  # fixed effects, mouse variance, residual
+        row["note"] = f"{len(data)} values are too few for the model: not modelled"
         return row
     if data["value"].std(ddof=0) == 0:
         row["note"] = "the same value in every mouse and day: nothing to model"
@@ -311,7 +321,8 @@ def _model_behaviour(
     )
     if len(fitted) < len(others):
         missing = ", ".join(c for c in others if c not in present)
-        row["note"] = "; ".join(n for n in (f"no value in {missing}", row["note"]) if n)
+        said = f"too few values in {missing} (fewer than 2 mice or 2 days): left out"
+        row["note"] = "; ".join(n for n in (said, row["note"]) if n)
     for c in fitted:
         name = f"{term}[T.{c}]:day"
         row[f"slope_difference_{c}"] = float(full.params[name])
