@@ -407,8 +407,15 @@ def test_one_condition_writes_the_budget_and_says_why_no_statistics(tmp_path: Pa
     pred = _write_prediction(
         tmp_path / "p", {"rat1": (labels, np.ones(15, bool))}, ["a", "b"], {"rat1": pose}
     )
+    summary = json.loads((pred / "summary.json").read_text())
+    summary["skipped"] = [{"path": "broken.csv", "reason": "broken.csv: not a DeepLabCut file"}]
+    (pred / "summary.json").write_text(json.dumps(summary))
     record = summarise(pred)
     assert record["statistics_skipped"] == "no session has a mouse, a day and a condition"
+    assert (
+        "dbm-predict skipped 1 file(s)**, not in this summary: `broken.csv`"
+        in (pred / "summary" / "summary.md").read_text()
+    )
     out = pred / "summary"
     assert (out / "time_budget.csv").is_file() and not (out / "mixed_model.csv").exists()
     assert "Not computed: no session has a mouse" in (out / "summary.md").read_text()
