@@ -171,7 +171,7 @@ def _chosen_snippets(
     if twins:
         raise ValueError(f"two snippets would both be written to {twins[0]}: name one of them")
     if chosen:
-        check_snippet_path(f"snippet.{fmt}")
+        check_snippet_path(files[0])  # e.g. mp4 without ffmpeg, named by its first file
     return chosen
 
 
