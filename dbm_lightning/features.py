@@ -38,6 +38,7 @@ from dbm_lightning.kinematics import (
 from dbm_lightning.preprocess import ArenaBounds
 from dbm_lightning.ranges import at_least, check_ranges, one_of
 from dbm_lightning.session import ANIMAL_SEPARATOR
+from dbm_lightning.skeleton import part_index
 from dbm_lightning.social_features import social_block, social_feature_names
 
 __all__ = [
@@ -185,23 +186,14 @@ def ego_part_indices(
         When ``ego_centre``/``ego_front`` is not one of ``bodyparts`` (or names are given but
         no ``bodyparts``), naming the part and the available ones.
     """
-    parts = None if bodyparts is None else [str(b) for b in bodyparts]
-
-    def index(key: str, name: str | None) -> int | None:
-        if name is None:
-            return None
-        if parts is None:
+    for key, name in (("ego_centre", config.ego_centre), ("ego_front", config.ego_front)):
+        if name is not None and bodyparts is None:
             raise ValueError(
                 f"features.{key}={name!r} needs the body part names (pass bodyparts=...)"
             )
-        if name not in parts:
-            raise ValueError(
-                f"features.{key}: unknown body part {name!r}; the data has body parts {parts}"
-            )
-        return parts.index(name)
-
-    centre = index("ego_centre", config.ego_centre)
-    front = index("ego_front", config.ego_front)
+    parts = [str(b) for b in bodyparts or ()]
+    centre = part_index(parts, config.ego_centre, "features.ego_centre", "the data has")
+    front = part_index(parts, config.ego_front, "features.ego_front", "the data has")
     return centre, 0 if front is None else front
 
 

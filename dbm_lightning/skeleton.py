@@ -112,3 +112,16 @@ class BodypartMap:
         if unknown:
             raise ValueError(f"bodyparts: unknown key(s) {unknown}; use rename, drop, keep")
         return cls(**dict(cfg))
+
+
+def part_index(
+    parts: Sequence[str], name: str | None, key: str, whose: str = "the animal has"
+) -> int | None:
+    """Index of body part ``name`` in ``parts`` (``None`` for ``None``); an unknown name is a
+    ``ValueError`` that starts with ``key`` and lists the parts."""
+    if name is None:
+        return None
+    parts = [str(p) for p in parts]
+    if name not in parts:
+        raise ValueError(f"{key}: unknown body part {name!r}; {whose} body parts {parts}")
+    return parts.index(name)

@@ -22,12 +22,13 @@ import numpy as np
 
 from dbm_lightning.atomic import write_atomic, write_json_atomic
 from dbm_lightning.checkpoints import read_checkpoint
-from dbm_lightning.evaluation.files import SUMMARY_FILE, Evaluation
+from dbm_lightning.evaluation.files import Evaluation
 from dbm_lightning.evaluation.scores import DEFAULT_IOU, Scores, score_session
 from dbm_lightning.models.ensemble import blend
 from dbm_lightning.models.inference import run_model
 from dbm_lightning.prediction.bouts import POSTPROCESS_KEY, decide
 from dbm_lightning.prediction.files import write_frames_table
+from dbm_lightning.prediction.outputs import SUMMARY_FILE
 from dbm_lightning.prediction.session import SessionPrediction
 from dbm_lightning.ranges import between, check_ranges, satisfies
 from dbm_lightning.session import UNLABELLED

@@ -24,6 +24,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 
 from dbm_lightning.prediction.bouts import run_lengths
 from dbm_lightning.session import Session
+from dbm_lightning.skeleton import part_index
 
 __all__ = [
     "align_first_frame",
@@ -148,16 +149,14 @@ def ego_indices(
     parts. A multi-animal part name (``"a/nose"``) is read as its part (``"nose"``)."""
     parts = [str(p) for p in parts]
 
-    def index(key: str, name: str | None) -> int | None:
-        if name is None:
-            return None
-        for candidate in (str(name), str(name).split("/", 1)[-1]):
-            if candidate in parts:
-                return parts.index(candidate)
-        raise ValueError(f"{key}: unknown body part {name!r}; the animal has parts {parts}")
+    def one_animal(name: str | None) -> str | None:  # "a/nose" -> "nose" when only that fits
+        if name is None or str(name) in parts:
+            return name
+        part = str(name).split("/", 1)[-1]
+        return part if part in parts else name
 
-    centre = index("ego_centre", ego_centre)
-    front = index("ego_front", ego_front)
+    centre = part_index(parts, one_animal(ego_centre), "ego_centre")
+    front = part_index(parts, one_animal(ego_front), "ego_front")
     return centre, 0 if front is None else front
 
 

@@ -83,7 +83,6 @@ class PredictedSessions:
     codes: list[np.ndarray]
     states: list[str]
     fps: float
-    unit: str = "label"
     details: dict = field(default_factory=dict)
     """What ``dbm-predict`` said about the run: ``checkpoint``, ``smoothing``, ``min_bout``,
     ``skipped`` (the files it could not read)."""
@@ -143,6 +142,7 @@ def read_predictions(
     else:
         states = classes
     names, sources, codes = [], [], []
+    lookup = pd.Index(classes)
     for row in summary["sessions"]:
         path = frames_path(row, folder)
         if unit == "microstate":
@@ -151,7 +151,6 @@ def read_predictions(
             bad = (code < -1) | (code >= len(states))
         else:
             table = read_frames_table(path, ["label"])
-            lookup = pd.Index(classes)
             code = lookup.get_indexer(table["label"].astype(str)).astype(np.int64)
             bad = code < 0
         valid = valid_mask(table)
@@ -166,7 +165,7 @@ def read_predictions(
         codes.append(code)
     details = {key: summary.get(key) for key in ("checkpoint", "smoothing", "min_bout")}
     details["skipped"] = list(summary.get("skipped") or [])
-    return PredictedSessions(folder, names, sources, codes, states, frame_rate, unit, details)
+    return PredictedSessions(folder, names, sources, codes, states, frame_rate, details)
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +202,7 @@ def _match_manifest(pred: PredictedSessions, manifest: Path) -> pd.DataFrame:
         if entry is None:
             missing.append(name)
             continue
-        row = {"session": name, **match_entry(entry)}
+        row = _metadata_row(name, entry.mouse, entry.day, entry.condition, entry.extra)
         if entry.fps is not None:
             row["fps"] = entry.fps
         rows.append(row)
@@ -219,9 +218,10 @@ def _match_manifest(pred: PredictedSessions, manifest: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def match_entry(entry: SessionEntry) -> dict:
-    """The metadata of a catalogue entry: mouse, day, condition and its extra columns."""
-    return {"mouse": entry.mouse, "day": entry.day, "condition": entry.condition, **entry.extra}
+def _metadata_row(name: str, mouse: str | None, day: int | None, condition: str | None,
+                  extra: dict) -> dict:  # fmt: skip
+    """One session's metadata row: its name, mouse, day, condition and extra columns."""
+    return {"session": name, "mouse": mouse, "day": day, "condition": condition, **extra}
 
 
 def _match_pattern(pred: PredictedSessions, pattern: str, required: bool) -> pd.DataFrame | None:
@@ -238,10 +238,7 @@ def _match_pattern(pred: PredictedSessions, pattern: str, required: bool) -> pd.
         )
     fields = [match_fields(m) for m in matches]
     _reserved_columns(fields[0]["extra"], pred.folder, f"pattern {pattern!r} has the field")
-    rows = [
-        {"session": name, **match_entry(SessionEntry(Path(name), **f))}
-        for name, f in zip(pred.names, fields, strict=True)
-    ]
+    rows = [_metadata_row(name, **f) for name, f in zip(pred.names, fields, strict=True)]
     return pd.DataFrame(rows)
 
 
@@ -372,8 +369,7 @@ def time_budget(
     valid = table.groupby("i")["frames"].transform("sum").to_numpy()
     total = np.array([np.asarray(c).size for c in codes])[table["i"]]
     rate = _session_fps(meta, fps)[table["i"]]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        percent = np.where(valid > 0, 100.0 * table["frames"] / np.maximum(valid, 1), np.nan)
+    percent = np.where(valid > 0, 100.0 * table["frames"] / np.maximum(valid, 1), np.nan)
     out = pd.DataFrame(
         {
             "session": meta["session"].to_numpy()[table["i"]],
@@ -417,8 +413,7 @@ def transition_table(
     k = len(states)
     counts = transition_matrices(codes, k)
     totals = counts.sum(axis=2, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prob = np.where(totals > 0, counts / np.maximum(totals, 1), np.nan)
+    prob = np.where(totals > 0, counts / np.maximum(totals, 1), np.nan)
     src, dst = np.nonzero(~np.eye(k, dtype=bool))
     names = np.asarray(list(states), dtype=object)
     rows = pd.DataFrame(

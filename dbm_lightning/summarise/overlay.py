@@ -9,11 +9,12 @@ Pillow, one frame at a time: the video is streamed, never held in memory.
 
 from __future__ import annotations
 
-__all__ = ["labelled_video"]
+__all__ = ["labelled_video", "video_tools"]
 
 import contextlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,24 @@ from dbm_lightning.atomic import atomic_path
 from dbm_lightning.errors import DataFormatError
 from dbm_lightning.session import Session
 from dbm_lightning.summarise.bout_poses import check_labels, session_edges
+
+
+def video_tools() -> Any:
+    """The ``imageio_ffmpeg`` module that reads and writes the frames (the ``video`` extra).
+
+    Raises
+    ------
+    RuntimeError
+        When it is not installed, saying how to install it.
+    """
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise RuntimeError(
+            "labelled videos need imageio-ffmpeg (it reads and writes the frames): "
+            "pip install 'dbm-lightning[video]'"
+        ) from None
+    return imageio_ffmpeg
 
 
 def _rgb(colour: np.ndarray) -> tuple[int, int, int]:
@@ -71,13 +90,7 @@ def labelled_video(
     out_path = Path(out_path)
     if out_path.suffix.lower() != ".mp4":
         raise ValueError(f"{out_path}: a labelled video is written as .mp4")
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise RuntimeError(
-            "a labelled video needs imageio-ffmpeg (it reads and writes the frames): "
-            "pip install 'dbm-lightning[video]'"
-        ) from None
+    imageio_ffmpeg = video_tools()
 
     video = Path(video)
     if not video.is_file():

@@ -53,7 +53,7 @@ from dbm_lightning.summarise.budget import (
 )
 from dbm_lightning.summarise.figures import by_day_figure, transition_graph_figure
 from dbm_lightning.summarise.markdown import SIGNIFICANCE, summary_markdown
-from dbm_lightning.summarise.overlay import labelled_video
+from dbm_lightning.summarise.overlay import labelled_video, video_tools
 from dbm_lightning.summarise.snippets import check_snippet_path, write_snippets
 from dbm_lightning.summarise.stats import (
     TESTS,
@@ -147,10 +147,21 @@ class _Outputs:
         write_json_atomic(self.folder / SUMMARY_FILE, record)
 
 
+def _file_safe(name: str) -> str:
+    """``name`` with characters other than letters, digits and ``.-_`` as ``_``."""
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
+def _refuse_twins(files: Sequence[str], what: str) -> None:
+    """Refuse two outputs that would be written to the same file."""
+    twins = [f for f in dict.fromkeys(files) if files.count(f) > 1]
+    if twins:
+        raise ValueError(f"two {what} would both be written to {twins[0]}")
+
+
 def snippet_name(state: str, fmt: str) -> str:
-    """``snippets/<state>.<fmt>``, characters other than letters, digits, ``.-_`` as ``_``."""
-    safe = re.sub(r"[^\w.-]+", "_", state)
-    return f"snippets/{safe}.{fmt}"
+    """``snippets/<state>.<fmt>`` (:func:`_file_safe`)."""
+    return f"snippets/{_file_safe(state)}.{fmt}"
 
 
 def _chosen_snippets(
@@ -167,18 +178,15 @@ def _chosen_snippets(
         if with_bouts.get(state, 0) == 0:
             raise ValueError(f"no bout of {state!r} in the predictions: nothing to animate")
     files = [snippet_name(s, fmt) for s in chosen]
-    twins = [f for f in dict.fromkeys(files) if files.count(f) > 1]
-    if twins:
-        raise ValueError(f"two snippets would both be written to {twins[0]}: name one of them")
+    _refuse_twins(files, "snippets")
     if chosen:
         check_snippet_path(files[0])  # e.g. mp4 without ffmpeg, named by its first file
     return chosen
 
 
 def video_name(session: str) -> str:
-    """``videos/<session>.labelled.mp4`` (characters other than ``\\w.-`` as ``_``)."""
-    safe = re.sub(r"[^\w.-]+", "_", session)
-    return f"videos/{safe}.labelled.mp4"
+    """``videos/<session>.labelled.mp4`` (:func:`_file_safe`)."""
+    return f"videos/{_file_safe(session)}.labelled.mp4"
 
 
 def _videos(
@@ -193,16 +201,8 @@ def _videos(
     unknown = [s for s in wanted if s not in pred.names]
     if unknown:
         raise ValueError(f"unknown session {unknown[0]!r} to overlay; known: {pred.names[:5]}..")
-    try:
-        import imageio_ffmpeg  # noqa: F401 - the video extra
-    except ImportError:
-        raise RuntimeError(
-            "labelled videos need imageio-ffmpeg: pip install 'dbm-lightning[video]'"
-        ) from None
-    files = [video_name(n) for n in wanted]
-    twins = [f for f in dict.fromkeys(files) if files.count(f) > 1]
-    if twins:
-        raise ValueError(f"two labelled videos would both be written to {twins[0]}")
+    video_tools()  # the video extra, before anything is written
+    _refuse_twins([video_name(n) for n in wanted], "labelled videos")
     rows = meta.set_index("session")
     found = {}
     for name in wanted:
@@ -381,18 +381,18 @@ def summarise(
     if _has_days(budget):
         fig = by_day_figure(budget, measure, pred.states, mixed)
         files["by_day"] = outputs.figure(fig, "by_day.png")
+    every = [poses[n] for n in pred.names] if drawn else []
     snippet_rows = []
     for state in chosen:
         name = snippet_name(state, snippet_format)
         bouts = write_snippets(
-            [poses[n] for n in pred.names], pred.codes, pred.states, state, outputs.path(name),
+            every, pred.codes, pred.states, state, outputs.path(name),
             n_bouts=snippet_bouts, fps=pred.fps, seed=seed,
         )  # fmt: skip
         snippet_rows.append({"behaviour": state, "file": name, "bouts": len(bouts)})
     if snippet_rows:
         files["snippets"] = [r["file"] for r in snippet_rows]
     if drawn:
-        every = [poses[n] for n in pred.names]
         trajectory_plot(every, pred.codes, pred.states, outputs.path("trajectories.png"), seed=seed)
         files["trajectories"] = ["trajectories.png"]
     video_rows = []
